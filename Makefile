@@ -1,0 +1,64 @@
+# The README's two commands: `make demo` and `make test`. CMake does the build;
+# this file only wires builds, sanitizers and dependencies together.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+  CMAKE_FLAGS += -DPARC_WERROR=ON
+endif
+# Warnings are errors in every build we test.
+TEST_FLAGS = -DPARC_WERROR=ON
+
+.PHONY: all build demo test test-plain test-asan test-tsan test-valgrind contract bench clean install
+
+all: build
+
+build:
+	@scripts/deps core
+	cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j$(JOBS)
+
+demo:
+	@scripts/deps demo
+	cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j$(JOBS)
+	build/examples/demo
+
+test:
+	@scripts/deps test
+	$(MAKE) --no-print-directory test-plain test-asan test-tsan test-valgrind
+	@echo "make test: every suite passed (plain, ASan+UBSan, TSan, valgrind, contract)"
+
+test-plain:
+	cmake -S . -B build $(TEST_FLAGS) >/dev/null
+	cmake --build build -j$(JOBS)
+	cd build && ctest --output-on-failure -j$(JOBS)
+
+test-asan:
+	cmake -S . -B build-asan $(TEST_FLAGS) -DPARC_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS) -LE no-asan
+
+test-tsan:
+	cmake -S . -B build-tsan $(TEST_FLAGS) -DPARC_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -j$(JOBS) -L threads
+
+test-valgrind: test-plain
+	valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --trace-children=yes build/test_core
+
+contract:
+	cc -std=c11 -Wall -Wextra -Werror -fsyntax-only -Iinclude tests/contract.c
+
+bench:
+	@scripts/deps bench
+	cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j$(JOBS)
+	bench/run
+
+install: build
+	cmake --install build
+
+clean:
+	rm -rf build build-asan build-tsan

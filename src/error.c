@@ -1,0 +1,69 @@
+/*
+ * error.c — status names, the thread-local error detail, and clocks.
+ *
+ * Every failing public call leaves a sentence in a thread-local buffer, so
+ * that two threads failing at once never read each other's message.
+ */
+#include "parc_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static _Thread_local char last_message[PARC__MESSAGE_MAX];
+
+const char *parc_strerror(int status) {
+  switch (status) {
+    case PARC_OK: return "PARC_OK: success";
+    case PARC_DONE: return "PARC_DONE: every task has been reported";
+    case PARC_PENDING: return "PARC_PENDING: not finished yet";
+    case PARC_EINVAL: return "PARC_EINVAL: invalid argument";
+    case PARC_ENOMEM: return "PARC_ENOMEM: out of memory";
+    case PARC_ESYS: return "PARC_ESYS: a system call failed";
+    case PARC_ETASK: return "PARC_ETASK: the task failed";
+    case PARC_ECRASH: return "PARC_ECRASH: the worker died running the task";
+    case PARC_ETIMEDOUT: return "PARC_ETIMEDOUT: timed out";
+    case PARC_ECANCELED: return "PARC_ECANCELED: cancelled before it started";
+    case PARC_EDEPENDENCY: return "PARC_EDEPENDENCY: a dependency failed";
+    case PARC_EBACKEND: return "PARC_EBACKEND: backend not available";
+    default: return "unknown parc status";
+  }
+}
+
+const char *parc_errmsg(void) { return last_message; }
+
+int parc__error(int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_message, sizeof last_message, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+int parc__error_errno(const char *what) {
+  int saved = errno;
+  return parc__error(PARC_ESYS, "%s: %s", what, strerror(saved));
+}
+
+char *parc__vformat(const char *fmt, va_list ap) {
+  char buffer[PARC__MESSAGE_MAX];
+  vsnprintf(buffer, sizeof buffer, fmt, ap);
+  return parc__strdup(buffer);
+}
+
+char *parc__format(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = parc__vformat(fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+uint64_t parc__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double parc__now(void) { return (double)parc__now_ns() * 1e-9; }

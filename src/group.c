@@ -1,0 +1,642 @@
+/*
+ * group.c — groups of tasks: submit, map, completion order, wait, cancel.
+ *
+ * A group owns its jobs (see parc_internal.h). Workers write each task's
+ * status byte, then complete the whole chunk with one atomic add on
+ * `finished`: that add is the moment the chunk's tasks become visible. When
+ * the group may be asked for completion order (parc_group_next), the chunk's
+ * indices are also written into a completion log at the positions the add
+ * reserved. A caller blocked in next or wait sets `wake_at`; a worker
+ * whose add reaches it takes the group lock to wake it. Otherwise a
+ * completing worker touches no lock at all.
+ *
+ * The completion log grows in segments of doubling size, allocated by the
+ * submitting thread before the tasks are queued, so workers never allocate.
+ */
+#include "parc_internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ORDER_SEGMENTS 48
+#define ORDER_FIRST 1024      /* entries in segment 0; segment s has ORDER_FIRST << s */
+#define CHUNK_TARGET_NS 50000 /* automatic batching aims at 50 us per claim */
+
+typedef struct group_message {
+  size_t index;
+  char *text;
+} group_message;
+
+struct parc_group {
+  parc_pool *pool;
+  const void *context;        /* borrowed */
+  size_t context_size;
+  size_t batch;
+  bool stop_on_error;
+  uint64_t seed;
+  char *label;
+  bool keep_order;            /* false for parc_map: nobody will call next */
+  parc__progress *progress;
+
+  pthread_mutex_t lock;       /* guards the fields up to `finished` */
+  pthread_cond_t changed;     /* broadcast when finished reaches wake_at */
+  parc__job **jobs;           /* in index order */
+  size_t njobs, jobs_capacity;
+  size_t total;               /* tasks submitted */
+  size_t reported;            /* completion-log entries handed out by next */
+  size_t serial_cursor;       /* SERIAL: first job that may have unclaimed tasks */
+  int waiters;
+  bool stopped;               /* stop_on_error fired: later tasks are cancelled too */
+  group_message *messages;
+  size_t nmessages, messages_capacity;
+  bool messages_sorted;
+  _Atomic size_t *order[ORDER_SEGMENTS];
+
+  _Atomic size_t finished;    /* tasks completed (and completion-log positions reserved) */
+  _Atomic size_t total_seen;  /* `total`, readable without the lock */
+  _Atomic size_t wake_at;     /* SIZE_MAX: nobody waits */
+  _Atomic size_t failed;
+  _Atomic size_t first_failure;   /* lowest index that failed for real */
+  _Atomic size_t first_cancel;    /* lowest index cancelled */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static _Atomic size_t *order_slot(const parc_group *g, size_t position) {
+  size_t q = position / ORDER_FIRST + 1;
+  int segment = 63 - __builtin_clzll((unsigned long long)q);
+  size_t base = (size_t)ORDER_FIRST * (((size_t)1 << segment) - 1);
+  return &g->order[segment][position - base];
+}
+
+/* Makes sure the completion log has room for `total` entries (lock held). */
+static int order_reserve(parc_group *g, size_t total) {
+  for (int s = 0; s < ORDER_SEGMENTS; s++) {
+    size_t base = (size_t)ORDER_FIRST * (((size_t)1 << s) - 1);
+    if (base >= total) return PARC_OK;
+    if (g->order[s]) continue;
+    g->order[s] = parc__calloc((size_t)ORDER_FIRST << s, sizeof(size_t));
+    if (!g->order[s]) return PARC_ENOMEM;
+  }
+  return PARC_ENOMEM;
+}
+
+static void atomic_min(_Atomic size_t *target, size_t value) {
+  size_t current = atomic_load(target);
+  while (value < current && !atomic_compare_exchange_weak(target, &current, value)) {
+  }
+}
+
+static bool is_failure(int status) { return status < 0; }
+
+/* The job holding `index` (lock held), or NULL. Jobs are sorted by first. */
+static parc__job *job_of(const parc_group *g, size_t index) {
+  size_t lo = 0, hi = g->njobs;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    parc__job *job = g->jobs[mid];
+    if (index < job->first) hi = mid;
+    else if (index >= job->first + job->count) lo = mid + 1;
+    else return job;
+  }
+  return NULL;
+}
+
+static int status_locked(const parc_group *g, size_t index) {
+  parc__job *job = job_of(g, index);
+  if (!job) return PARC_EINVAL;
+  return atomic_load_explicit(&job->status[index - job->first], memory_order_acquire);
+}
+
+static void lock_group(const parc_group *g) { pthread_mutex_lock((pthread_mutex_t *)&g->lock); }
+static void unlock_group(const parc_group *g) { pthread_mutex_unlock((pthread_mutex_t *)&g->lock); }
+
+/* ---- creation ----------------------------------------------------------- */
+
+static int group_create(parc_group **out, parc_pool *pool, const parc_options *opt,
+                        bool keep_order) {
+  if (!out) return parc__error(PARC_EINVAL, "parc_group_create: g is NULL");
+  *out = NULL;
+  if (!pool) return parc__error(PARC_EINVAL, "parc_group_create: pool is NULL");
+  parc_options defaults = {0};
+  if (!opt) opt = &defaults;
+  if (!opt->context && opt->context_size)
+    return parc__error(PARC_EINVAL, "parc_group_create: context is NULL but context_size is %zu",
+                       opt->context_size);
+  parc_group *g = parc__calloc(1, sizeof *g);
+  if (!g) return parc__error(PARC_ENOMEM, "parc_group_create: out of memory");
+  g->pool = pool;
+  g->context = opt->context_size ? opt->context : NULL;
+  g->context_size = opt->context_size;
+  g->batch = opt->batch;
+  g->stop_on_error = opt->stop_on_error != 0;
+  g->seed = opt->seed ? opt->seed : pool->config.seed;
+  g->keep_order = keep_order;
+  g->label = parc__strdup(opt->label ? opt->label : "parc");
+  if (pool->config.verbose > 0)
+    g->progress = parc__progress_create(g->label ? g->label : "parc", pool->config.verbose);
+  if (!g->label || (pool->config.verbose > 0 && !g->progress)) {
+    parc__progress_destroy(g->progress);
+    parc__free(g->label);
+    parc__free(g);
+    return parc__error(PARC_ENOMEM, "parc_group_create: out of memory");
+  }
+  pthread_mutex_init(&g->lock, NULL);
+  pthread_cond_init(&g->changed, NULL);
+  atomic_init(&g->wake_at, SIZE_MAX);
+  atomic_init(&g->first_failure, SIZE_MAX);
+  atomic_init(&g->first_cancel, SIZE_MAX);
+  *out = g;
+  return PARC_OK;
+}
+
+int parc_group_create(parc_group **g, parc_pool *pool, const parc_options *opt) {
+  return group_create(g, pool, opt, true);
+}
+
+const void *parc__group_context(const parc_group *g, size_t *size) {
+  if (size) *size = g->context_size;
+  return g->context;
+}
+
+uint64_t parc__group_seed(const parc_group *g) { return g->seed; }
+
+/* ---- submission --------------------------------------------------------- */
+
+static int check_buffers(const char *who, const parc_group *g, parc_fn fn, const void *in,
+                         size_t in_size, const void *out, size_t out_size, size_t n) {
+  if (!g) return parc__error(PARC_EINVAL, "%s: g is NULL", who);
+  if (!fn) return parc__error(PARC_EINVAL, "%s: fn is NULL", who);
+  if (n == 0) return PARC_OK;
+  if (in_size && n > SIZE_MAX / in_size)
+    return parc__error(PARC_EINVAL, "%s: n (%zu) x in_size (%zu) overflows", who, n, in_size);
+  if (out_size && n > SIZE_MAX / out_size)
+    return parc__error(PARC_EINVAL, "%s: n (%zu) x out_size (%zu) overflows", who, n, out_size);
+  if (!in && in_size)
+    return parc__error(PARC_EINVAL, "%s: in is NULL but in_size is %zu", who, in_size);
+  if (!out && out_size)
+    return parc__error(PARC_EINVAL, "%s: out is NULL but out_size is %zu", who, out_size);
+  return PARC_OK;
+}
+
+/* One block: the job, its status bytes, then (submit) the input copy. */
+static parc__job *job_new(parc_group *g, parc_fn fn, size_t count, size_t copy_size) {
+  size_t status_bytes = count * sizeof(_Atomic signed char);
+  size_t header = sizeof(parc__job) + status_bytes;
+  header = (header + 15) & ~(size_t)15;
+  if (count > SIZE_MAX / 2 || copy_size > SIZE_MAX - header) return NULL;
+  parc__job *job = parc__calloc(1, header + copy_size);
+  if (!job) return NULL;
+  job->group = g;
+  job->fn = fn;
+  job->count = count;
+  job->batch = g->batch;
+  job->status = (_Atomic signed char *)(job + 1);
+  memset((void *)job->status, PARC_PENDING, status_bytes);
+  if (copy_size) job->owned_input = (char *)job + header;
+  return job;
+}
+
+/* Numbers the job's tasks, records it, and hands it to the workers. */
+static int job_enqueue(parc_group *g, parc__job *job, size_t *first_index) {
+  lock_group(g);
+  if (g->njobs == g->jobs_capacity) {
+    size_t capacity = g->jobs_capacity ? g->jobs_capacity * 2 : 16;
+    parc__job **jobs = parc__realloc(g->jobs, capacity * sizeof *jobs);
+    if (!jobs) goto nomem;
+    g->jobs = jobs;
+    g->jobs_capacity = capacity;
+  }
+  if (g->keep_order && order_reserve(g, g->total + job->count) != PARC_OK) goto nomem;
+  job->first = g->total;
+  if (g->stopped) atomic_store(&job->canceled, true);
+  g->total += job->count;
+  atomic_store(&g->total_seen, g->total);
+  g->jobs[g->njobs++] = job;
+  unlock_group(g);
+  if (first_index) *first_index = job->first;
+  if (!g->pool->ops->runs_in_caller) parc__pool_push(g->pool, job);
+  return PARC_OK;
+nomem:
+  unlock_group(g);
+  return PARC_ENOMEM;
+}
+
+int parc__group_submit_deps(parc_group *g, parc_fn fn, const void *in, size_t in_size,
+                            void *out, size_t out_size, const parc__dep *deps, size_t ndeps,
+                            size_t *index) {
+  int rc = check_buffers("parc_group_submit", g, fn, in, in_size, out, out_size, 1);
+  if (rc) return rc;
+  parc__job *job = job_new(g, fn, 1, in_size);
+  if (!job) return parc__error(PARC_ENOMEM, "parc_group_submit: out of memory");
+  if (in_size) memcpy(job->owned_input, in, in_size);
+  job->in = job->owned_input;
+  job->in_size = in_size;
+  job->out = out;
+  job->out_size = out_size;
+  job->deps = deps;
+  job->ndeps = ndeps;
+  if (job_enqueue(g, job, index) != PARC_OK) {
+    parc__free(job);
+    return parc__error(PARC_ENOMEM, "parc_group_submit: out of memory");
+  }
+  return PARC_OK;
+}
+
+int parc_group_submit(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
+                      size_t out_size, size_t *index) {
+  return parc__group_submit_deps(g, fn, in, in_size, out, out_size, NULL, 0, index);
+}
+
+int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
+                   size_t out_size, size_t n) {
+  int rc = check_buffers("parc_group_map", g, fn, in, in_size, out, out_size, n);
+  if (rc || n == 0) return rc;
+  parc__job *job = job_new(g, fn, n, 0);
+  if (!job) return parc__error(PARC_ENOMEM, "parc_group_map: out of memory for %zu tasks", n);
+  job->in = in_size ? in : NULL;
+  job->in_size = in_size;
+  job->out = out_size ? out : NULL;
+  job->out_size = out_size;
+  if (job_enqueue(g, job, NULL) != PARC_OK) {
+    parc__free(job);
+    return parc__error(PARC_ENOMEM, "parc_group_map: out of memory");
+  }
+  return PARC_OK;
+}
+
+/* ---- claiming and running ----------------------------------------------- */
+
+size_t parc__job_claim(parc__job *job, size_t want, size_t *offset) {
+  if (want == 0) want = 1;
+  size_t start = atomic_load_explicit(&job->next, memory_order_relaxed);
+  size_t n;
+  do {
+    if (start >= job->count) return 0;
+    n = job->count - start < want ? job->count - start : want;
+  } while (!atomic_compare_exchange_weak(&job->next, &start, start + n));
+  *offset = start;
+  return n;
+}
+
+size_t parc__job_chunk_size(const parc__job *job, int workers, size_t previous) {
+  if (job->batch) return job->batch;
+  size_t next = atomic_load_explicit(&job->next, memory_order_relaxed);
+  size_t remaining = next < job->count ? job->count - next : 1;
+  size_t cap = remaining / (2 * (size_t)workers);
+  size_t grow = previous ? previous * 2 : 1;
+  uint64_t per_task = atomic_load_explicit(&job->ns_per_task, memory_order_relaxed);
+  size_t want = per_task ? (size_t)(CHUNK_TARGET_NS / per_task) : grow;
+  if (want > grow) want = grow;
+  if (want > cap) want = cap;
+  return want ? want : 1;
+}
+
+void parc__job_observe(parc__job *job, size_t count, uint64_t elapsed_ns) {
+  uint64_t per_task = elapsed_ns / (count ? count : 1);
+  if (per_task == 0) per_task = 1;
+  uint64_t old = atomic_load_explicit(&job->ns_per_task, memory_order_relaxed);
+  uint64_t estimate = old ? (3 * old + per_task) / 4 : per_task;
+  atomic_store_explicit(&job->ns_per_task, estimate ? estimate : 1, memory_order_relaxed);
+}
+
+bool parc__job_canceled(const parc__job *job) {
+  return atomic_load_explicit(&job->canceled, memory_order_relaxed);
+}
+
+void parc__task_prepare(parc_task *t, const parc__job *job, size_t offset, int worker) {
+  memset(t, 0, sizeof *t);
+  t->index = job->first + offset;
+  t->worker = worker;
+  t->context = job->group->context;
+  t->context_size = job->group->context_size;
+  t->seed = job->group->seed;
+  t->deps = job->deps;
+  t->ndeps = job->ndeps;
+}
+
+static void cancel_unstarted(parc_group *g);
+
+static void add_message(parc_group *g, size_t index, char *text) {
+  lock_group(g);
+  if (g->nmessages == g->messages_capacity) {
+    size_t capacity = g->messages_capacity ? g->messages_capacity * 2 : 16;
+    group_message *grown = parc__realloc(g->messages, capacity * sizeof *grown);
+    if (!grown) {
+      /* The status still says it failed; only the text is lost. */
+      unlock_group(g);
+      parc__free(text);
+      return;
+    }
+    g->messages = grown;
+    g->messages_capacity = capacity;
+  }
+  g->messages[g->nmessages++] = (group_message){index, text};
+  g->messages_sorted = false;
+  unlock_group(g);
+}
+
+void parc__task_finish(parc__job *job, size_t offset, int status, char *message) {
+  parc_group *g = job->group;
+  atomic_store_explicit(&job->status[offset], (signed char)status, memory_order_release);
+  if (!is_failure(status)) {
+    parc__free(message);
+    return;
+  }
+  size_t index = job->first + offset;
+  atomic_fetch_add_explicit(&g->failed, 1, memory_order_relaxed);
+  if (status == PARC_ECANCELED) {
+    atomic_min(&g->first_cancel, index);
+    parc__free(message);
+    return;
+  }
+  atomic_min(&g->first_failure, index);
+  if (message) add_message(g, index, message);
+  if (g->stop_on_error) cancel_unstarted(g);
+}
+
+void parc__chunk_complete(const parc__chunk *c) {
+  parc__job *job = c->job;
+  parc_group *g = job->group;
+  size_t position = atomic_fetch_add(&g->finished, c->count);
+  if (g->keep_order) {
+    for (size_t k = 0; k < c->count; k++)
+      atomic_store_explicit(order_slot(g, position + k), job->first + c->offset + k + 1,
+                            memory_order_release);
+  }
+  size_t done = position + c->count;
+  if (done >= atomic_load(&g->wake_at)) {
+    lock_group(g);
+    pthread_cond_broadcast(&g->changed);
+    unlock_group(g);
+  }
+  if (g->progress)
+    parc__progress_update(g->progress, done, atomic_load_explicit(&g->failed, memory_order_relaxed),
+                          atomic_load_explicit(&g->total_seen, memory_order_relaxed));
+}
+
+void parc__chunk_run(const parc__chunk *c, int worker) {
+  parc__job *job = c->job;
+  parc_task t;
+  parc__task_prepare(&t, job, c->offset, worker);
+  uint64_t start = job->batch ? 0 : parc__now_ns();
+  for (size_t k = c->offset; k < c->offset + c->count; k++) {
+    if (parc__job_canceled(job)) {
+      parc__task_finish(job, k, PARC_ECANCELED, NULL);
+      continue;
+    }
+    t.index = job->first + k;
+    t.rng_ready = false;
+    t.message = NULL;
+    const void *in = job->in_size ? job->in + k * job->in_size : NULL;
+    void *out = job->out_size ? job->out + k * job->out_size : NULL;
+    int status = parc__task_call(job->fn, in, out, &t);
+    parc__task_finish(job, k, status, t.message);
+  }
+  if (!job->batch) parc__job_observe(job, c->count, parc__now_ns() - start);
+  parc__chunk_complete(c);
+}
+
+/* SERIAL: claims up to `want` tasks of g in index order and runs them in
+   the caller. False when nothing is left to claim. */
+static bool run_in_caller(parc_group *g, bool one) {
+  lock_group(g);
+  while (g->serial_cursor < g->njobs) {
+    parc__job *job = g->jobs[g->serial_cursor];
+    size_t want = one ? 1 : parc__job_chunk_size(job, 1, 0);
+    size_t offset;
+    size_t n = parc__job_claim(job, want, &offset);
+    if (n) {
+      unlock_group(g);
+      parc__chunk c = {job, offset, n};
+      parc__chunk_run(&c, 0);
+      return true;
+    }
+    g->serial_cursor++;
+  }
+  unlock_group(g);
+  return false;
+}
+
+/* ---- cancellation ------------------------------------------------------- */
+
+static void cancel_job_unclaimed(parc__job *job) {
+  size_t offset, n;
+  while ((n = parc__job_claim(job, SIZE_MAX, &offset)) > 0) {
+    for (size_t k = offset; k < offset + n; k++)
+      parc__task_finish(job, k, PARC_ECANCELED, NULL);
+    parc__chunk c = {job, offset, n};
+    parc__chunk_complete(&c);
+  }
+}
+
+/* Marks every job cancelled, then claims and cancels what nobody started.
+   Jobs are read one at a time under the lock because completing a chunk
+   may need the lock to wake a waiter. */
+static void cancel_jobs(parc_group *g, bool stop_later) {
+  lock_group(g);
+  if (stop_later) g->stopped = true;
+  for (size_t i = 0; i < g->njobs; i++) atomic_store(&g->jobs[i]->canceled, true);
+  unlock_group(g);
+  for (size_t i = 0;; i++) {
+    lock_group(g);
+    parc__job *job = i < g->njobs ? g->jobs[i] : NULL;
+    unlock_group(g);
+    if (!job) break;
+    cancel_job_unclaimed(job);
+  }
+}
+
+static void cancel_unstarted(parc_group *g) { cancel_jobs(g, true); }
+
+void parc_group_cancel(parc_group *g) {
+  if (g) cancel_jobs(g, false);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+
+/* Sleeps on g->changed until finished reaches target or the deadline
+   passes (lock held). Returns false on timeout. */
+static bool sleep_until(parc_group *g, size_t target, double deadline) {
+  g->waiters++;
+  size_t wake = atomic_load(&g->wake_at);
+  if (target < wake) atomic_store(&g->wake_at, target);
+  bool ok = true;
+  while (atomic_load(&g->finished) < target) {
+    if (deadline < 0) {
+      pthread_cond_wait(&g->changed, &g->lock);
+      continue;
+    }
+    double now = parc__now();
+    if (now >= deadline) {
+      ok = false;
+      break;
+    }
+    /* Condition variables use CLOCK_REALTIME; wait in short slices so a
+       clock jump cannot stretch the timeout. */
+    double slice = deadline - now < 0.05 ? deadline - now : 0.05;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long ns = ts.tv_nsec + (long long)(slice * 1e9);
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_cond_timedwait(&g->changed, &g->lock, &ts);
+  }
+  if (--g->waiters == 0) atomic_store(&g->wake_at, SIZE_MAX);
+  return ok;
+}
+
+static size_t read_order(const parc_group *g, size_t position) {
+  _Atomic size_t *slot = order_slot(g, position);
+  size_t entry;
+  /* The worker reserved this position and is about to write it. */
+  while ((entry = atomic_load_explicit(slot, memory_order_acquire)) == 0) sched_yield();
+  return entry - 1;
+}
+
+int parc_group_next(parc_group *g, double timeout, size_t *index) {
+  if (!g) return parc__error(PARC_EINVAL, "parc_group_next: g is NULL");
+  if (!g->keep_order) return parc__error(PARC_EINVAL, "parc_group_next: not a next-able group");
+  double deadline = timeout < 0 ? -1 : parc__now() + timeout;
+  lock_group(g);
+  for (;;) {
+    if (g->reported < atomic_load(&g->finished)) {
+      size_t task = read_order(g, g->reported++);
+      int status = status_locked(g, task);
+      unlock_group(g);
+      if (index) *index = task;
+      return status;
+    }
+    if (g->reported >= g->total) break;
+    if (g->pool->ops->runs_in_caller) {
+      unlock_group(g);
+      bool ran = run_in_caller(g, true);
+      lock_group(g);
+      if (ran) continue;
+    }
+    if (!sleep_until(g, g->reported + 1, deadline)) {
+      unlock_group(g);
+      return parc__error(PARC_ETIMEDOUT, "parc_group_next: no task finished within %g s", timeout);
+    }
+  }
+  unlock_group(g);
+  return PARC_DONE;
+}
+
+static int outcome(const parc_group *g) {
+  size_t failed = atomic_load(&g->first_failure);
+  if (failed != SIZE_MAX) {
+    lock_group(g);
+    int status = status_locked(g, failed);
+    unlock_group(g);
+    return status;
+  }
+  return atomic_load(&g->first_cancel) != SIZE_MAX ? PARC_ECANCELED : PARC_OK;
+}
+
+int parc_group_wait(parc_group *g, double timeout) {
+  if (!g) return parc__error(PARC_EINVAL, "parc_group_wait: g is NULL");
+  double deadline = timeout < 0 ? -1 : parc__now() + timeout;
+  lock_group(g);
+  size_t target = g->total;
+  while (atomic_load(&g->finished) < target) {
+    if (g->pool->ops->runs_in_caller) {
+      unlock_group(g);
+      bool ran = run_in_caller(g, false);
+      lock_group(g);
+      if (ran) continue;
+    }
+    if (!sleep_until(g, target, deadline)) {
+      size_t left = target - atomic_load(&g->finished);
+      unlock_group(g);
+      return parc__error(PARC_ETIMEDOUT, "parc_group_wait: %zu tasks unfinished after %g s",
+                         left, timeout);
+    }
+  }
+  unlock_group(g);
+  return outcome(g);
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+int parc_group_status(const parc_group *g, size_t index) {
+  if (!g) return PARC_EINVAL;
+  lock_group(g);
+  int status = status_locked(g, index);
+  unlock_group(g);
+  return status;
+}
+
+static int compare_messages(const void *a, const void *b) {
+  size_t x = ((const group_message *)a)->index, y = ((const group_message *)b)->index;
+  return (x > y) - (x < y);
+}
+
+const char *parc_group_message(const parc_group *g, size_t index) {
+  if (!g) return NULL;
+  parc_group *mutable_group = (parc_group *)g;
+  const char *text = NULL;
+  lock_group(g);
+  int status = status_locked(g, index);
+  if (is_failure(status) && status != PARC_EINVAL) {
+    if (!g->messages_sorted) {
+      qsort(mutable_group->messages, g->nmessages, sizeof g->messages[0], compare_messages);
+      mutable_group->messages_sorted = true;
+    }
+    group_message key = {index, NULL};
+    group_message *found =
+        bsearch(&key, g->messages, g->nmessages, sizeof g->messages[0], compare_messages);
+    text = found ? found->text : parc_strerror(status);
+  }
+  unlock_group(g);
+  return text;
+}
+
+size_t parc_group_failed(const parc_group *g) { return g ? atomic_load(&g->failed) : 0; }
+
+/* ---- destruction and the one-call map ----------------------------------- */
+
+void parc_group_destroy(parc_group *g) {
+  if (!g) return;
+  parc_group_cancel(g);
+  parc_group_wait(g, -1);
+  for (size_t i = 0; i < g->njobs; i++) {
+    if (!g->pool->ops->runs_in_caller) parc__pool_release_job(g->pool, g->jobs[i]);
+    parc__free(g->jobs[i]);
+  }
+  if (g->progress) {
+    parc__progress_finish(g->progress, atomic_load(&g->finished), atomic_load(&g->failed), g->total);
+    parc__progress_destroy(g->progress);
+  }
+  for (size_t i = 0; i < g->nmessages; i++) parc__free(g->messages[i].text);
+  for (int s = 0; s < ORDER_SEGMENTS; s++) parc__free((void *)g->order[s]);
+  parc__free(g->messages);
+  parc__free(g->jobs);
+  parc__free(g->label);
+  pthread_cond_destroy(&g->changed);
+  pthread_mutex_destroy(&g->lock);
+  parc__free(g);
+}
+
+int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_size, void *out,
+             size_t out_size, size_t n, const parc_options *opt, int *status) {
+  if (!pool) return parc__error(PARC_EINVAL, "parc_map: pool is NULL");
+  parc_group *g;
+  int rc = group_create(&g, pool, opt, false);
+  if (rc) return rc;
+  rc = parc_group_map(g, fn, in, in_size, out, out_size, n);
+  if (rc) {
+    parc_group_destroy(g);
+    return rc;
+  }
+  rc = parc_group_wait(g, -1);
+  if (status) {
+    for (size_t i = 0; i < n; i++) status[i] = g->jobs[0]->status[i];
+  }
+  parc_group_destroy(g);
+  return rc;
+}

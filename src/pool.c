@@ -1,0 +1,235 @@
+/*
+ * pool.c — pools: configuration, the queue of jobs, and the claim protocol
+ * every backend's workers share.
+ *
+ * The queue holds jobs, not tasks: a map of ten million tasks is one entry.
+ * A worker takes the job at the head under the pool lock once, then claims
+ * chunks from it with atomics alone until it is exhausted; only then does it
+ * come back to the lock. So the lock is taken per job, never per task.
+ */
+#include "parc_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int parse_backend(const char *s, parc_backend *out) {
+  static const struct { const char *name; parc_backend backend; } names[] = {
+      {"threads", PARC_THREADS}, {"thread", PARC_THREADS},
+      {"processes", PARC_PROCESSES}, {"process", PARC_PROCESSES},
+      {"serial", PARC_SERIAL}, {"mpi", PARC_MPI}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (strcasecmp(s, names[i].name) == 0) {
+      *out = names[i].backend;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int parse_int(const char *s, long lo, long hi, int *out) {
+  char *end = NULL;
+  long v = strtol(s, &end, 10);
+  if (end == s || *end != '\0' || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+void parc_config_default(parc_config *cfg) {
+  if (!cfg) return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->backend = PARC_THREADS;
+  const char *s = getenv("PARC_BACKEND");
+  if (s) parse_backend(s, &cfg->backend);
+  s = getenv("PARC_WORKERS");
+  if (s) parse_int(s, -PARC__MAX_WORKERS, PARC__MAX_WORKERS, &cfg->workers);
+  s = getenv("PARC_VERBOSE");
+  if (s) parse_int(s, 0, 2, &cfg->verbose);
+}
+
+/* The `workers` rule of parc_config, or -1 when out of range. */
+static int resolve_workers(int requested) {
+  if (requested > PARC__MAX_WORKERS || requested < -PARC__MAX_WORKERS) return -1;
+  int cpus = parc_cpu_count();
+  if (requested == 0 || requested == -1) return cpus;
+  if (requested > 0) return requested;
+  int n = cpus + 1 + requested;
+  return n > 1 ? n : 1;
+}
+
+static const parc__backend_ops *backend_ops(parc_backend backend) {
+  switch (backend) {
+    case PARC_THREADS: return &parc__backend_threads;
+    case PARC_SERIAL: return &parc__backend_serial;
+    case PARC_PROCESSES: return NULL;   /* backend_process.c not yet built */
+    default: return NULL;
+  }
+}
+
+static int check_config(const parc_config *cfg) {
+  if ((unsigned)cfg->backend > PARC_MPI)
+    return parc__error(PARC_EINVAL, "parc_pool_create: unknown backend %d", (int)cfg->backend);
+  if (resolve_workers(cfg->workers) < 0)
+    return parc__error(PARC_EINVAL, "parc_pool_create: workers = %d is beyond +-%d",
+                       cfg->workers, PARC__MAX_WORKERS);
+  if (!(cfg->timeout >= 0))
+    return parc__error(PARC_EINVAL, "parc_pool_create: timeout must be >= 0 seconds, got %g",
+                       cfg->timeout);
+  if (cfg->timeout > 0 && (cfg->backend == PARC_THREADS || cfg->backend == PARC_SERIAL))
+    return parc__error(PARC_EINVAL,
+                       "parc_pool_create: timeout needs PARC_PROCESSES or PARC_MPI "
+                       "(a thread running a task cannot be stopped safely)");
+  if (cfg->retries < 0 || cfg->retries > 1000)
+    return parc__error(PARC_EINVAL, "parc_pool_create: retries must be 0..1000, got %d",
+                       cfg->retries);
+  if (cfg->verbose < 0 || cfg->verbose > 2)
+    return parc__error(PARC_EINVAL, "parc_pool_create: verbose must be 0, 1 or 2, got %d",
+                       cfg->verbose);
+  return PARC_OK;
+}
+
+static int backend_unavailable(parc_backend backend) {
+  if (backend == PARC_MPI)
+    return parc__error(PARC_EBACKEND,
+                       "PARC_MPI is not built into this libparc: install the Debian packages "
+                       "libopenmpi-dev and openmpi-bin, then rebuild parc");
+  return parc__error(PARC_EBACKEND, "PARC_PROCESSES is not built into this libparc");
+}
+
+int parc_pool_create(parc_pool **out, const parc_config *cfg) {
+  if (!out) return parc__error(PARC_EINVAL, "parc_pool_create: pool is NULL");
+  *out = NULL;
+  parc_config config;
+  if (cfg) config = *cfg;
+  else parc_config_default(&config);
+  int rc = check_config(&config);
+  if (rc) return rc;
+  const parc__backend_ops *ops = backend_ops(config.backend);
+  if (!ops) return backend_unavailable(config.backend);
+
+  parc_pool *pool = parc__calloc(1, sizeof *pool);
+  if (!pool) return parc__error(PARC_ENOMEM, "parc_pool_create: out of memory");
+  pool->config = config;
+  pool->ops = ops;
+  pool->workers = ops->runs_in_caller ? 1 : resolve_workers(config.workers);
+  pthread_mutex_init(&pool->lock, NULL);
+  pthread_cond_init(&pool->work, NULL);
+  pthread_cond_init(&pool->released, NULL);
+  rc = ops->start(pool);
+  if (rc) {
+    pthread_cond_destroy(&pool->released);
+    pthread_cond_destroy(&pool->work);
+    pthread_mutex_destroy(&pool->lock);
+    parc__free(pool);
+    return rc;
+  }
+  *out = pool;
+  return PARC_OK;
+}
+
+int parc_pool_size(const parc_pool *pool) { return pool ? pool->workers : 0; }
+
+parc_backend parc_pool_backend(const parc_pool *pool) {
+  return pool ? pool->config.backend : PARC_THREADS;
+}
+
+void parc_pool_destroy(parc_pool *pool) {
+  if (!pool) return;
+  /* Workers drain what is queued, then find the queue closed and empty. */
+  pthread_mutex_lock(&pool->lock);
+  pool->closing = true;
+  pthread_cond_broadcast(&pool->work);
+  pthread_mutex_unlock(&pool->lock);
+  pool->ops->stop(pool);
+  pthread_cond_destroy(&pool->released);
+  pthread_cond_destroy(&pool->work);
+  pthread_mutex_destroy(&pool->lock);
+  parc__free(pool);
+}
+
+/* ---- the queue (pool->lock held) ---------------------------------------- */
+
+static void queue_remove(parc_pool *pool, parc__job *job) {
+  if (!job->queued) return;
+  parc__job **link = &pool->head;
+  parc__job *previous = NULL;
+  while (*link && *link != job) {
+    previous = *link;
+    link = &(*link)->queue_next;
+  }
+  if (*link != job) return;
+  *link = job->queue_next;
+  if (pool->tail == job) pool->tail = previous;
+  job->queue_next = NULL;
+  job->queued = false;
+}
+
+static void drop_job(parc_pool *pool, parc__job *job) {
+  if (--job->users == 0) pthread_cond_broadcast(&pool->released);
+}
+
+void parc__pool_push(parc_pool *pool, parc__job *job) {
+  pthread_mutex_lock(&pool->lock);
+  job->queue_next = NULL;
+  job->queued = true;
+  if (pool->tail) pool->tail->queue_next = job;
+  else pool->head = job;
+  pool->tail = job;
+  if (pool->idle > 0) pthread_cond_broadcast(&pool->work);
+  pthread_mutex_unlock(&pool->lock);
+}
+
+static bool claim_from(parc__worker *w, parc__chunk *chunk) {
+  parc__job *job = w->job;
+  size_t want = parc__job_chunk_size(job, w->pool->workers, w->previous);
+  size_t offset = 0;
+  size_t n = parc__job_claim(job, want, &offset);
+  if (n == 0) return false;
+  chunk->job = job;
+  chunk->offset = offset;
+  chunk->count = n;
+  w->previous = n;
+  return true;
+}
+
+bool parc__pool_claim(parc__worker *w, parc__chunk *chunk) {
+  /* Fast path: the job we hold still has tasks. */
+  if (w->job && claim_from(w, chunk)) return true;
+  parc_pool *pool = w->pool;
+  pthread_mutex_lock(&pool->lock);
+  for (;;) {
+    if (w->job) {
+      queue_remove(pool, w->job);   /* exhausted: nobody needs to find it again */
+      drop_job(pool, w->job);
+      w->job = NULL;
+      w->previous = 0;
+    }
+    while (!pool->head && !pool->closing) {
+      pool->idle++;
+      pthread_cond_wait(&pool->work, &pool->lock);
+      pool->idle--;
+    }
+    if (!pool->head) break;
+    w->job = pool->head;
+    w->job->users++;
+    pthread_mutex_unlock(&pool->lock);
+    if (claim_from(w, chunk)) return true;
+    pthread_mutex_lock(&pool->lock);
+  }
+  pthread_mutex_unlock(&pool->lock);
+  return false;
+}
+
+void parc__pool_release_job(parc_pool *pool, parc__job *job) {
+  pthread_mutex_lock(&pool->lock);
+  queue_remove(pool, job);
+  while (job->users > 0) pthread_cond_wait(&pool->released, &pool->lock);
+  pthread_mutex_unlock(&pool->lock);
+}
+
+void parc__worker_loop(parc_pool *pool, int id,
+                       void (*run_chunk)(parc__worker *w, const parc__chunk *c)) {
+  parc__worker w = {.pool = pool, .id = id};
+  parc__chunk chunk;
+  while (parc__pool_claim(&w, &chunk)) run_chunk(&w, &chunk);
+}

@@ -1,0 +1,51 @@
+/*
+ * task.c — what a running task sees: its index, worker, context, random
+ * stream, dependencies, and parc_fail.
+ *
+ * A parc_task lives on the stack of whoever runs the task (a worker thread,
+ * a forked worker, the caller on SERIAL); it is never shared.
+ */
+#include "parc_internal.h"
+
+#include <stdio.h>
+
+size_t parc_task_index(const parc_task *t) { return t ? t->index : 0; }
+
+int parc_task_worker(const parc_task *t) { return t ? t->worker : 0; }
+
+const void *parc_task_context(const parc_task *t, size_t *size) {
+  if (size) *size = t ? t->context_size : 0;
+  return t ? t->context : NULL;
+}
+
+parc_rng *parc_task_rng(parc_task *t) {
+  if (!t) return NULL;
+  if (!t->rng_ready) {
+    parc_rng_init(&t->rng, t->seed, t->index);
+    t->rng_ready = true;
+  }
+  return &t->rng;
+}
+
+int parc_fail(parc_task *t, const char *fmt, ...) {
+  if (!t) return PARC_ETASK;
+  /* A second parc_fail in one task replaces the first message. */
+  parc__free(t->message);
+  va_list ap;
+  va_start(ap, fmt);
+  t->message = parc__vformat(fmt ? fmt : "(no message)", ap);
+  va_end(ap);
+  return PARC_ETASK;
+}
+
+int parc__task_call(parc_fn fn, const void *in, void *out, parc_task *t) {
+  int rc = fn(in, out, t);
+  if (rc == 0) {
+    /* parc_fail's text without a failing return is dropped: success wins. */
+    parc__free(t->message);
+    t->message = NULL;
+    return PARC_OK;
+  }
+  if (!t->message) t->message = parc__format("task returned %d", rc);
+  return PARC_ETASK;
+}
