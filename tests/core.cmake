@@ -1,15 +1,33 @@
 # The test suites. parc_test(NAME LABELS...) builds tests/NAME.c against the
 # library; label "threads" also runs under TSan (make test).
-function(parc_test name)
+# parc_test_binary(NAME LIBRARY) only builds it; LIBRARY is parc (shared)
+# or parc_static (for tests that reach internal hooks).
+function(parc_test_binary name library)
   add_executable(${name} ${PROJECT_SOURCE_DIR}/tests/${name}.c)
-  target_link_libraries(${name} PRIVATE parc ${PARC_TEST_LIBS})
+  target_link_libraries(${name} PRIVATE ${library} ${PARC_TEST_LIBS})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_compile_options(${name} PRIVATE ${PARC_WARNINGS})
   target_compile_definitions(${name} PRIVATE _GNU_SOURCE)
+endfunction()
+
+function(parc_test name)
+  parc_test_binary(${name} parc)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "${ARGN}" TIMEOUT 300)
 endfunction()
 
-parc_test(test_core threads)
+# The conformance suite once per backend; other backends register theirs.
+function(parc_conformance backend)
+  add_test(NAME conformance_${backend} COMMAND test_conformance)
+  set_tests_properties(conformance_${backend} PROPERTIES LABELS "${ARGN}" TIMEOUT 300
+    ENVIRONMENT "PARC_TEST_BACKEND=${backend}")
+endfunction()
+
 parc_test(test_rng threads)
 parc_test(test_errors threads)
+parc_test_binary(test_conformance parc)
+parc_conformance(threads threads)
+parc_conformance(serial threads)
+parc_test_binary(test_alloc parc_static)
+add_test(NAME test_alloc COMMAND test_alloc)
+set_tests_properties(test_alloc PROPERTIES TIMEOUT 300)
