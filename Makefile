@@ -25,7 +25,7 @@ demo:
 
 test:
 	@scripts/deps test
-	$(MAKE) --no-print-directory test-plain test-asan test-tsan test-valgrind
+	$(MAKE) --no-print-directory test-plain test-asan test-tsan test-valgrind contract
 	@echo "make test: every suite passed (plain, ASan+UBSan, TSan, valgrind, contract)"
 
 test-plain:

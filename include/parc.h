@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -119,11 +120,15 @@ typedef struct parc_config {
   void *worker_init_arg;     /* borrowed until parc_pool_destroy */
   unsigned max_tasks_per_worker;    /* PROCESSES: replace a worker after this
                                        many tasks, 0 = never */
+  int start;                 /* PROCESSES: how workers start, PARC_START_FORK (0,
+                                the default) or PARC_START_EXEC; see "Process
+                                pools" below. Env PARC_START=fork|exec. */
 } parc_config;
 
 /* Fills *cfg with the defaults above, then applies the environment:
    PARC_BACKEND (threads|processes|serial|mpi), PARC_WORKERS (an integer, as
-   for `workers`), PARC_VERBOSE (0|1|2). Unparseable values are ignored. */
+   for `workers`), PARC_VERBOSE (0|1|2), PARC_START (fork|exec).
+   Unparseable values are ignored. */
 PARC_EXPORT void parc_config_default(parc_config *cfg);
 
 /* Creates a pool and starts its workers. cfg NULL: parc_config_default().
@@ -242,7 +247,7 @@ PARC_EXPORT int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_
 /* These take the task pointer a task function was given; it is valid only
    during that call. */
 
-/* The task's index in its group. */
+/* The task's index in its group; in a graph node, the node id. */
 PARC_EXPORT size_t parc_task_index(const parc_task *t);
 
 /* The group's context bytes; *size (if not NULL) receives context_size.
@@ -277,6 +282,426 @@ PARC_EXPORT double parc_rng_normal(parc_rng *r, double mean, double sd);
 
 /* This task's stream, initialised on first use; owned by the task. */
 PARC_EXPORT parc_rng *parc_task_rng(parc_task *t);
+
+/* ------------------------------------------------------------------------ */
+/* Task graphs                                                              */
+/* ------------------------------------------------------------------------ */
+/* dask.delayed in C. A graph is a set of nodes; each node is a task fn(in,
+   out) that may also read the outputs of earlier nodes (its dependencies)
+   through parc_task_dep. A node may depend only on nodes added before it, so
+   every graph is acyclic by construction. parc_graph_run runs the graph on
+   its pool: a node starts as soon as all its dependencies have finished.
+   When a node fails, every node that depends on it, directly or through
+   others, becomes PARC_EDEPENDENCY without running; independent branches
+   still finish.
+
+       parc_node a, b, sum;
+       parc_graph_add(g, load, &x, sizeof x, sizeof(double), NULL, 0, &a);
+       parc_graph_add(g, load, &y, sizeof y, sizeof(double), NULL, 0, &b);
+       parc_graph_add(g, add2, NULL, 0, sizeof(double), (parc_node[]){a, b}, 2, &sum);
+       parc_graph_run(g);
+       const void *r; parc_graph_result(g, sum, &r, NULL);
+
+   Inside a node, parc_task_index() is the node id, so parc_task_rng() gives
+   each node the stream (the graph's seed, its node id): a graph draws the
+   same numbers on every backend and worker count.
+
+   A graph is not thread-safe: call its functions from one thread at a time
+   (tasks run in parallel; the graph's bookkeeping runs in the caller of
+   parc_graph_run). */
+
+typedef size_t parc_node;   /* node ids: 0, 1, 2... in the order of parc_graph_add */
+
+/* Creates an empty graph whose nodes will run on pool. opt NULL: defaults.
+   opt is copied; label, cache_name and cache_version are copied too,
+   context is borrowed until parc_graph_destroy. Every parc_graph_run runs
+   its nodes as one group with these options (context, seed, label, cache;
+   batch does not matter, a node is one task). With stop_on_error, after
+   the first failure no further node starts: nodes not yet started become
+   PARC_ECANCELED, and so do the nodes that depend on them. With a cache,
+   a node's key includes its dependencies' outputs (section Cache), so a
+   rerun after one input changed recomputes exactly the nodes downstream of
+   it. pool is borrowed: destroy the graph before the pool. Errors:
+   PARC_EINVAL (NULL g
+   or pool, NULL context with a non-zero context_size), PARC_ENOMEM; on
+   failure *g is NULL. */
+PARC_EXPORT int parc_graph_create(parc_graph **g, parc_pool *pool, const parc_options *opt);
+
+/* Adds a node: fn(in, out) with out_size bytes of output, to run after
+   every node in deps[0 .. n_deps-1]. Inside fn, parc_task_dep(t, k) is the
+   output of deps[k], in this order (a node listed twice appears twice).
+   `in` is copied (in_size bytes); deps is copied. The output buffer
+   (out_size bytes, zero-filled, aligned for any type) is owned by the graph.
+   *node, if not NULL, receives the new node's id. Adding does not run
+   anything. Errors: PARC_EINVAL (NULL g or fn, NULL in with a non-zero
+   in_size, NULL deps with a non-zero n_deps, a dependency that is not an
+   earlier node of this graph: the message names it), PARC_ENOMEM. On
+   failure the graph is unchanged. */
+PARC_EXPORT int parc_graph_add(parc_graph *g, parc_fn fn, const void *in, size_t in_size,
+                               size_t out_size, const parc_node *deps, size_t n_deps,
+                               parc_node *node);
+
+/* Runs every node that has not run yet and returns when all of them have
+   finished. Nodes that ran in an earlier call keep their results and are
+   not run again, so a graph may grow between runs: add nodes that depend
+   on finished ones, run again, and only the new nodes run (a new node that
+   depends on a node that failed earlier is PARC_EDEPENDENCY at once).
+   Returns PARC_OK when every node of the graph (this run's and earlier
+   ones') has succeeded; otherwise the status of the lowest-id node that
+   failed by itself (a real failure preferred over PARC_ECANCELED), with
+   parc_errmsg() set to "parc_graph_run: node N failed: <its message>".
+   A node's own failure is PARC_ETASK, PARC_ECRASH, PARC_ETIMEDOUT (as for
+   any task), or PARC_ENOMEM when it could not be submitted. Errors of the
+   call itself: PARC_EINVAL (NULL g), PARC_ENOMEM (nothing ran: the nodes
+   stay unrun for a later call). */
+PARC_EXPORT int parc_graph_run(parc_graph *g);
+
+/* The output of a node that has run: *out (if not NULL) receives a pointer
+   to its out_size bytes, owned by the graph and valid until
+   parc_graph_destroy (NULL when out_size is 0); *size (if not NULL)
+   receives out_size. Returns PARC_OK for a node that succeeded; the node's
+   failure status (PARC_ETASK, PARC_EDEPENDENCY, ...) for one that failed,
+   and PARC_PENDING for a node added but not run yet: then *out is NULL,
+   *size 0, and parc_errmsg() says why. Errors: PARC_EINVAL (NULL g, a node
+   id never added), with a message. */
+PARC_EXPORT int parc_graph_result(const parc_graph *g, parc_node node, const void **out,
+                                  size_t *size);
+
+/* The failure text of a node ("Cannot process x=5"; for a dependant:
+   "dependency node 3 failed: Cannot process x=5", naming the node whose own
+   failure started it however deep the chain; with two failed ancestors,
+   the one reported first), or NULL when the node has not
+   failed, has not run, or g is NULL or node unknown. Owned by the graph,
+   valid until parc_graph_destroy. */
+PARC_EXPORT const char *parc_graph_message(const parc_graph *g, parc_node node);
+
+/* Number of nodes added so far; 0 for NULL. */
+PARC_EXPORT size_t parc_graph_size(const parc_graph *g);
+
+/* Frees the graph, its copies of inputs and every node's output. Must not
+   be called while parc_graph_run runs. NULL: no-op. */
+PARC_EXPORT void parc_graph_destroy(parc_graph *g);
+
+/* Inside a graph node: how many dependencies it has (0 for a task that is
+   not a graph node, or NULL t). */
+PARC_EXPORT size_t parc_task_ndeps(const parc_task *t);
+
+/* Inside a graph node: the output of its k-th dependency (deps[k] of
+   parc_graph_add), read-only, valid during this call; *size (if not NULL)
+   receives its size. NULL, with *size 0, when k >= parc_task_ndeps(t) or t
+   is NULL; also NULL, with *size 0, for a dependency whose out_size is 0. */
+PARC_EXPORT const void *parc_task_dep(const parc_task *t, size_t k, size_t *size);
+
+/* ------------------------------------------------------------------------ */
+/* Cache: on-disk memoization (joblib.Memory for C)                         */
+/* ------------------------------------------------------------------------ */
+/* A cache is a directory holding one SQLite file (parc-cache.sqlite, WAL
+   mode). Give a group or parc_map `opt.cache` and every task is first
+   looked up: a hit copies the stored output bytes and is reported PARC_OK
+   without running; a task that succeeds is stored. So a sweep killed with
+   kill -9 and run again recomputes only what had not been committed, and a
+   sweep rerun after one parameter changed computes only what is new.
+
+   The key of a result is exact, never approximate:
+     - the function's name (opt.cache_name; NULL: its symbol name, found
+       through the dynamic symbol table or the ELF .symtab of the file it
+       lives in; a stripped binary without either makes submission fail
+       with PARC_EINVAL: name it yourself then),
+     - the version string (opt.cache_version; NULL = ""): bump it to
+       invalidate. It is YOUR lever for what parc cannot see: the fingerprint
+       below covers the function's own machine code only, never the
+       functions it calls, the data it reads through pointers, files or
+       globals,
+     - a 128-bit fingerprint of the function's machine code when the symbol
+       table gives its size (nearly always: .symtab or .dynsym); without a
+       size the fingerprint is left out. Any rebuild that changes the code
+       bytes, even one that only moves callees, is a miss, never a stale hit,
+     - the context bytes (opt.context), byte for byte: a context that holds
+       pointers misses in every new process (addresses change), so put
+       values in it, not pointers,
+     - the input bytes (and a graph node's dependency outputs),
+     - the group's seed and the task's index, but only for a function that
+       called parc_task_rng or parc_task_index in some task: its result
+       depends on them. Other functions hit by input alone, whatever the
+       task's position.
+   Keys are hashed with SipHash-2-4-128 (Aumasson and Bernstein) for the
+   lookup, and the full input bytes (and, up to 1 MiB, context bytes) are
+   stored and compared on every hit, so a hash collision gives a miss,
+   never a wrong result. A context over 1 MiB is identified by its size and
+   128-bit hash only. Each stored output carries a 64-bit hash, checked on
+   every hit, so bytes damaged on disk are a miss too.
+
+   Durability: stores are buffered and committed in batches at least every
+   0.5 s (a background thread commits a pending batch when no task comes to
+   do it), with synchronous=NORMAL: a kill -9 of the process loses at most
+   the last half second of results and never corrupts the file (WAL). A
+   power loss may also lose the last batches, not more. Several processes
+   (and any number of threads) may use one cache directory at once.
+
+   Only successful tasks are stored. Output size is part of the check: a
+   stored output of another size is a miss. A cache with broken storage (a
+   write that fails, a database damaged while in use) stops being used for
+   this handle: everything is a miss, the work still runs, and the problem
+   is printed once on stderr when opt->verbose > 0.
+
+   If parc_cache_open fails (the directory cannot be created or written,
+   the file is foreign), leave opt.cache NULL: the same map runs uncached. */
+
+typedef struct parc_cache_options {
+  uint64_t max_bytes;   /* 0: unbounded. Else, after a batch pushes the
+                           accounted size past it, least recently used
+                           entries are evicted down to 90% of it. Accounted
+                           size = input + output bytes + 32 per entry; the
+                           file itself is larger (SQLite pages, free pages). */
+  int verbose;          /* 1: print rebuilds and storage failures on stderr */
+} parc_cache_options;   /* zero-initialised = defaults */
+
+typedef struct parc_cache_info {
+  uint64_t entries;     /* results stored (committed) */
+  uint64_t bytes;       /* their accounted size (see max_bytes) */
+  uint64_t hits;        /* lookups answered from the cache, every process, all time */
+  uint64_t misses;      /* lookups that found nothing, every process, all time */
+  uint64_t file_bytes;  /* size of the SQLite file and its WAL on disk */
+  uint64_t functions;   /* distinct (name, version, code, context) scopes */
+} parc_cache_info;
+
+/* Opens the cache in directory `path`, creating it (mode 0700, parents
+   too) and the file (mode 0600) when missing. `path` is copied; opt NULL:
+   defaults. Opening checks the file: it must be an SQLite database with
+   parc's application_id and schema, and pass PRAGMA quick_check.
+   Errors:
+     PARC_EINVAL  NULL c or path, empty path; the file exists but is not a
+                  parc cache (not SQLite, or SQLite of another application):
+                  it is left untouched, move it away yourself; a cache
+                  written by a newer parc.
+     PARC_ESYS    the directory cannot be created or the file cannot be
+                  created/opened for writing (the message names the path and
+                  errno's text); the database stays locked by another process
+                  beyond the 30 s busy timeout.
+     PARC_ENOMEM
+   Memory: each handle caches up to 256 MiB of the file (SQLite's page
+   cache, filled as pages are read), plus the results of the batch not yet
+   committed. Threads: one handle serves any number of threads (one mutex);
+   do not use it in a child forked while it was open.
+   A parc cache that fails its checks (truncated, damaged pages) is never
+   trusted: it is renamed to parc-cache.sqlite.damaged (replacing an older
+   one) and a fresh, empty cache is created in its place.
+   On failure *c is NULL. */
+PARC_EXPORT int parc_cache_open(parc_cache **c, const char *path, const parc_cache_options *opt);
+
+/* Commits what is pending, stops the background thread, closes the file
+   and frees the handle. Groups using the cache must have been destroyed
+   first. NULL: no-op. */
+PARC_EXPORT void parc_cache_close(parc_cache *c);
+
+/* Deletes the results of every function called `name` (every version and
+   context), or all results when name is NULL. Also resets the hit and miss
+   counters when name is NULL. Other processes sharing the cache see the
+   deletion at their next batch. Errors: PARC_EINVAL (NULL c), PARC_ESYS
+   (the database could not be written; message says why). */
+PARC_EXPORT int parc_cache_clear(parc_cache *c, const char *name);
+
+/* Commits what is pending, then fills *info. Errors: PARC_EINVAL (NULL c
+   or info), PARC_ESYS (the database could not be read). */
+PARC_EXPORT int parc_cache_stats(parc_cache *c, parc_cache_info *info);
+
+/* joblib's @memory.cache for one call, in the caller's thread: looks up
+   (name, version, fn's code, context, in); on a hit copies out_size bytes
+   into out and returns PARC_OK without calling fn; on a miss calls fn(in,
+   out, task) (task index 0, seed 0, parc_task_context gives `context`),
+   stores the output if it succeeded, and returns PARC_OK or PARC_ETASK
+   (parc_errmsg() has the task's message). name NULL: fn's symbol name.
+   Every buffer is borrowed for the call only. Errors: PARC_EINVAL (NULL c
+   or fn, NULL buffer with a non-zero size, no name found), PARC_ETASK. */
+PARC_EXPORT int parc_cache_call(parc_cache *c, const char *name, const char *version, parc_fn fn,
+                                const void *in, size_t in_size, void *out, size_t out_size,
+                                const void *context, size_t context_size);
+
+/* ------------------------------------------------------------------------ */
+/* Process pools                                                            */
+/* ------------------------------------------------------------------------ */
+/* PARC_PROCESSES runs each worker in its own process, so a task that
+   crashes or hangs costs that task, never the run.
+
+   Start. parc_pool_create forks one helper, the fork server, from the
+   calling thread; the server stays single-threaded and forks every worker,
+   the first ones and every replacement. So threads the caller starts later
+   (OpenMP, BLAS, its own, holding locks) cannot deadlock a new worker.
+   Workers see, copy-on-write, the caller's memory as it was when the pool
+   was created: globals, heap, and functions of libraries loaded by then (a
+   library dlopen()ed later is not in the workers). Memory written by the
+   caller after that is not seen by the workers, except parc_shared_alloc
+   memory (below) and what crosses the API: each task's input, the group's
+   context, graph dependencies. Output bytes are copied back into the
+   caller's `out` before the task is reported; records in parc_shared_alloc
+   memory are read and written in place, without a copy. A context outside
+   parc_shared_alloc memory is copied into each worker once per group and
+   compared with that copy before each dispatch: put a context of many
+   megabytes in parc_shared_alloc memory to avoid both.
+   Since some runtimes do not survive fork at all (GCC's libgomp hangs when
+   a forked child uses OpenMP after its parent did), an exec start method
+   (PARC_START_EXEC, PARC_START=exec) is reserved for starting workers as
+   fresh copies of the program; it is not available yet: parc_pool_create
+   returns PARC_EINVAL for it. Until then, create the process pool before
+   the program first uses OpenMP.
+
+   Faults. A worker that dies while running a task (any signal, exit(),
+   _exit(), SIGKILL from outside, the OOM killer) is reaped and replaced at
+   once; that task ends PARC_ECRASH with the message "killed by signal 11
+   (Segmentation fault)" (strsignal's text) or "exited with status 3". A
+   task running longer than config.timeout gets SIGTERM, then SIGKILL 0.25 s
+   later, and ends PARC_ETIMEDOUT ("timed out after 0.5 s"). With
+   config.retries = r, such a task is run again, on a fresh worker, up to r
+   more times; it fails only when it has killed r + 1 workers. Tasks of the
+   same dispatch that finished before the death keep their results, and the
+   ones not yet started run on the replacement: nothing else is lost and
+   the pool stays usable. A worker that dies in worker_init fails the task
+   it was started for ("worker_init: killed by signal ...") under the same
+   retry rule.
+
+   Lifecycle. worker_init runs once in each worker process, replacements
+   included. max_tasks_per_worker retires a worker after that many tasks
+   (for libraries that leak). Workers ignore SIGINT: Ctrl-C is the caller's
+   to handle, and if it kills the caller, or anything kills the caller, the
+   server notices, kills the workers and exits; workers also die with the
+   server (PR_SET_PDEATHSIG). parc_pool_destroy stops the server, which
+   kills every worker: a task still running then (a group not destroyed
+   first) ends PARC_ECRASH "stopped by parc_pool_destroy", tasks not started
+   PARC_ECANCELED. After it returns no process, file descriptor or
+   shared-memory name of the pool is left; while the pool lives it holds one
+   socket descriptor.
+
+   Threads in workers. Unless the environment already sets them, each
+   worker gets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS =
+   max(1, parc_cpu_count() / workers), so that BLAS or OpenMP inside tasks
+   does not oversubscribe the CPUs (joblib does the same). */
+
+enum {
+  PARC_START_FORK = 0,   /* fork from the pool's fork server (the default) */
+  PARC_START_EXEC = 1    /* fresh program copies: reserved, not yet available */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Shared memory                                                            */
+/* ------------------------------------------------------------------------ */
+/* The joblib memmapping counterpart: a large array is stored once, and
+   tasks on every backend read it (or write disjoint parts of it) without
+   copies. */
+
+/* Returns size bytes of zero-filled memory, aligned to 64 bytes, at the
+   same address in the caller and in every worker of every process pool on
+   this host, whether the pool was created before or after this call.
+   Writes by any of them are seen by all. Thread-safe. size 0 gives a unique
+   pointer, as malloc(0) may. The memory comes from one region of address
+   space reserved per process at first use (64 GiB, or the largest power of
+   two the kernel grants, at least 256 MiB), backed by an anonymous memfd:
+   pages cost memory only once written, and nothing appears in /dev/shm.
+   Returns NULL with parc_errmsg() set when the region is exhausted, when it
+   cannot be mapped, or when called inside a process worker (allocate in
+   the caller). Free with parc_shared_free. */
+PARC_EXPORT void *parc_shared_alloc(size_t size);
+
+/* Frees memory from parc_shared_alloc; its pages go back to the system.
+   NULL, or a pointer parc_shared_alloc did not return, is a no-op; so is a
+   call inside a process worker. Must not be called while a task may still
+   use the memory. */
+PARC_EXPORT void parc_shared_free(void *p);
+
+/* ------------------------------------------------------------------------ */
+/* Scaling table                                                            */
+/* ------------------------------------------------------------------------ */
+/* The chapter's benchmark_parallel: how much faster does my map run on N
+   workers? parc_scaling times your function called in a plain loop in the
+   calling thread (the baseline, "sequential": serial C with no pool at
+   all), then parc_map of it on each backend x worker count of a plan, and
+   parc_scaling_print writes the table:
+
+       parc_scaling_row rows[16];
+       size_t nrows;
+       parc_scaling(solve, k, sizeof k[0], x, sizeof x[0], n, NULL, NULL, rows, 16, &nrows);
+       parc_scaling_print(stdout, rows, nrows);
+
+       backend    workers     seconds   speedup  efficiency
+       sequential       1      0.2101     1.00x        100%
+       threads          1      0.2113     0.99x         99%
+       threads          2      0.1069     1.97x         98%
+       processes        1           -         -           -  PARC_EBACKEND: ...
+
+   Each row creates its own pool (not timed), then runs parc_map `repeats`
+   times and keeps the fastest run: the first run warms caches and page
+   tables, later ones show the steady state. Speedup is the baseline's
+   seconds over the row's; efficiency is speedup / workers. The function
+   runs repeats x rows times over all n records, so it must give the same
+   result each time (out is rewritten by each run and holds the last one's
+   output). In the loop each call sees what it would see in a pool: its
+   index, the context, the group's seed and stream, worker 0; worker_init
+   runs once before it. */
+
+typedef struct parc_scaling_plan {
+  const parc_backend *backends; /* backends to time after the baseline loop,
+                                   in this order, repeats skipped (PARC_SERIAL
+                                   shows the cost of a pool over the loop);
+                                   PARC_MPI is PARC_EINVAL (time MPI with
+                                   mpirun -np N). NULL or none: PARC_THREADS,
+                                   PARC_PROCESSES */
+  size_t nbackends;
+  const int *workers;           /* worker counts, each by parc_config's rule
+                                   (0: every CPU, -1: every CPU, -k: all but
+                                   k-1); counts that come out equal are timed
+                                   once. NULL or none: 1, 2, 4, ... below
+                                   parc_cpu_count(), then parc_cpu_count() */
+  size_t nworkers;
+  int repeats;                  /* timed runs per row, the fastest kept;
+                                   0: 3; at most 1000 */
+  const parc_config *config;    /* the other pool settings (seed, retries,
+                                   worker_init, verbose; timeout for
+                                   PROCESSES only); backend and workers are
+                                   the row's. NULL: parc_config_default()
+                                   with verbose 0 */
+} parc_scaling_plan;            /* zero-initialised = all defaults */
+
+typedef struct parc_scaling_row {
+  parc_backend backend;         /* row 0, the baseline loop: PARC_SERIAL */
+  int workers;                  /* the pool's worker count; 1 for the loop */
+  double seconds;               /* fastest run, wall clock; 0 if none ran */
+  double speedup;               /* rows[0].seconds / seconds; 0 when this row
+                                   or the baseline did not succeed */
+  int status;                   /* PARC_OK; PARC_EBACKEND (backend not usable
+                                   here) or another parc_pool_create error;
+                                   or what the failing parc_map returned */
+  char message[160];            /* the error's parc_errmsg(), "" when OK */
+} parc_scaling_row;
+
+/* Times fn over the n records in a plain loop, then parc_map(pool, fn,
+   in, in_size, out, out_size, n, opt, NULL) on each backend x worker count
+   of plan (NULL: defaults), and fills rows: row 0 is the loop, the
+   baseline, then for each backend in order, its worker counts in order.
+   *nrows receives the number of rows the plan makes: 1, plus for each
+   distinct backend the distinct worker counts (PARC_SERIAL: one row, a
+   serial pool has one worker); rows must hold that many (max_rows). With rows NULL and max_rows 0, only *nrows is set and
+   nothing runs: a way to size the array. The arguments of the map are
+   borrowed for the call, as by parc_map; opt may be NULL.
+   Returns PARC_OK when the table is filled, even if some rows failed: a
+   backend that is not available here, or a map that failed, is that row's
+   status and message, never the call's. Errors: PARC_EINVAL (NULL nrows
+   or fn; n 0; NULL in or out with a non-zero size; n x size overflows;
+   opt->cache set, which would time cache hits; a bad plan: NULL list with
+   a non-zero count, an unknown backend or PARC_MPI, a worker count beyond
+   +-4096, repeats outside 0..1000; max_rows smaller than the plan; each
+   message names which), PARC_ENOMEM. Runs in the caller's thread and
+   blocks until every row is timed. */
+PARC_EXPORT int parc_scaling(parc_fn fn, const void *in, size_t in_size, void *out,
+                             size_t out_size, size_t n, const parc_options *opt,
+                             const parc_scaling_plan *plan, parc_scaling_row *rows,
+                             size_t max_rows, size_t *nrows);
+
+/* Writes rows as the table shown above: one header line, then one line per
+   row with seconds, speedup and efficiency, or "-" and the status name and
+   message for a row that did not succeed. Row 0 with backend PARC_SERIAL
+   is named "sequential" (the loop), other PARC_SERIAL rows "serial".
+   Errors: PARC_EINVAL (NULL f, NULL rows with nrows > 0), PARC_ESYS
+   (writing to f failed). */
+PARC_EXPORT int parc_scaling_print(FILE *f, const parc_scaling_row *rows, size_t nrows);
 
 /* @@PARC_SECTIONS@@ — shared memory, task graphs and the cache follow. */
 

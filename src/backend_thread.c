@@ -20,7 +20,9 @@ typedef struct worker_start {
   int id;
 } worker_start;
 
-static void run_chunk(parc__worker *w, const parc__chunk *c) { parc__chunk_run(c, w->id); }
+static void run_chunk(parc__worker *w, const parc__chunk *c) {
+  parc__chunk_run_all(c, w->id, w->pool->workers, &w->previous);
+}
 
 static void *worker_main(void *arg) {
   worker_start start = *(worker_start *)arg;

@@ -38,6 +38,7 @@ struct parc_group {
   bool stop_on_error;
   uint64_t seed;
   char *label;
+  parc__cache_binding *cache; /* opt->cache: name, version, context hash; NULL = none */
   bool keep_order;            /* false for parc_map: nobody will call next */
   parc__progress *progress;
 
@@ -48,6 +49,7 @@ struct parc_group {
   size_t total;               /* tasks submitted */
   size_t reported;            /* completion-log entries handed out by next */
   size_t serial_cursor;       /* SERIAL: first job that may have unclaimed tasks */
+  size_t serial_previous;     /* SERIAL: the last chunk's size, for automatic batching */
   int waiters;
   bool stopped;               /* stop_on_error fired: later tasks are cancelled too */
   group_message *messages;
@@ -92,6 +94,16 @@ static void atomic_min(_Atomic size_t *target, size_t value) {
 
 static bool is_failure(int status) { return status < 0; }
 
+/* Status bytes hold PARC_PENDING - status, so that pending is 0 and a job's
+   fresh calloc'd memory needs no initialising pass (for a map of 10^7 tasks
+   that pass was a quarter of the run time, done by the caller alone). */
+static signed char encode_status(int status) { return (signed char)(PARC_PENDING - status); }
+static int decode_status(signed char byte) { return PARC_PENDING - byte; }
+
+static int job_status(const parc__job *job, size_t offset) {
+  return decode_status(atomic_load_explicit(&job->status[offset], memory_order_acquire));
+}
+
 /* The job holding `index` (lock held), or NULL. Jobs are sorted by first. */
 static parc__job *job_of(const parc_group *g, size_t index) {
   size_t lo = 0, hi = g->njobs;
@@ -108,7 +120,7 @@ static parc__job *job_of(const parc_group *g, size_t index) {
 static int status_locked(const parc_group *g, size_t index) {
   parc__job *job = job_of(g, index);
   if (!job) return PARC_EINVAL;
-  return atomic_load_explicit(&job->status[index - job->first], memory_order_acquire);
+  return job_status(job, index - job->first);
 }
 
 static void lock_group(const parc_group *g) { pthread_mutex_lock((pthread_mutex_t *)&g->lock); }
@@ -143,6 +155,16 @@ static int group_create(parc_group **out, parc_pool *pool, const parc_options *o
     parc__free(g->label);
     parc__free(g);
     return parc__error(PARC_ENOMEM, "parc_group_create: out of memory");
+  }
+  if (opt->cache) {
+    int rc = parc__cache_bind(&g->cache, opt->cache, opt->cache_name, opt->cache_version,
+                              g->context, g->context_size);
+    if (rc) {
+      parc__progress_destroy(g->progress);
+      parc__free(g->label);
+      parc__free(g);
+      return rc;
+    }
   }
   pthread_mutex_init(&g->lock, NULL);
   pthread_cond_init(&g->changed, NULL);
@@ -182,22 +204,30 @@ static int check_buffers(const char *who, const parc_group *g, parc_fn fn, const
   return PARC_OK;
 }
 
-/* One block: the job, its status bytes, then (submit) the input copy. */
+/* One block: the job (aligned to a cache line), its status bytes, then
+   (submit) the input copy. calloc, not malloc + memset: a large block
+   comes zeroed from the kernel, and pending is 0. */
 static parc__job *job_new(parc_group *g, parc_fn fn, size_t count, size_t copy_size) {
   size_t status_bytes = count * sizeof(_Atomic signed char);
   size_t header = sizeof(parc__job) + status_bytes;
   header = (header + 15) & ~(size_t)15;
-  if (count > SIZE_MAX / 2 || copy_size > SIZE_MAX - header) return NULL;
-  parc__job *job = parc__calloc(1, header + copy_size);
-  if (!job) return NULL;
+  if (count > SIZE_MAX / 2 || copy_size > SIZE_MAX - header - 64) return NULL;
+  char *block = parc__calloc(1, header + copy_size + 64);
+  if (!block) return NULL;
+  parc__job *job = (parc__job *)(block + (64 - (uintptr_t)block % 64) % 64);
+  job->block = block;
   job->group = g;
   job->fn = fn;
   job->count = count;
   job->batch = g->batch;
   job->status = (_Atomic signed char *)(job + 1);
-  memset((void *)job->status, PARC_PENDING, status_bytes);
+  job->index_base = SIZE_MAX;   /* job_enqueue sets it to `first` unless a graph did */
   if (copy_size) job->owned_input = (char *)job + header;
   return job;
+}
+
+static void job_free(parc__job *job) {
+  if (job) parc__free(job->block);
 }
 
 /* Numbers the job's tasks, records it, and hands it to the workers. */
@@ -212,6 +242,7 @@ static int job_enqueue(parc_group *g, parc__job *job, size_t *first_index) {
   }
   if (g->keep_order && order_reserve(g, g->total + job->count) != PARC_OK) goto nomem;
   job->first = g->total;
+  if (job->index_base == SIZE_MAX) job->index_base = job->first;
   if (g->stopped) atomic_store(&job->canceled, true);
   g->total += job->count;
   atomic_store(&g->total_seen, g->total);
@@ -225,13 +256,17 @@ nomem:
   return PARC_ENOMEM;
 }
 
-int parc__group_submit_deps(parc_group *g, parc_fn fn, const void *in, size_t in_size,
+int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in_size,
                             void *out, size_t out_size, const parc__dep *deps, size_t ndeps,
-                            size_t *index) {
+                            size_t task_index, size_t *index) {
   int rc = check_buffers("parc_group_submit", g, fn, in, in_size, out, out_size, 1);
   if (rc) return rc;
   parc__job *job = job_new(g, fn, 1, in_size);
   if (!job) return parc__error(PARC_ENOMEM, "parc_group_submit: out of memory");
+  if (g->cache && (rc = parc__cache_scope_of(g->cache, fn, &job->cache_scope)) != PARC_OK) {
+    job_free(job);
+    return rc;
+  }
   if (in_size) memcpy(job->owned_input, in, in_size);
   job->in = job->owned_input;
   job->in_size = in_size;
@@ -239,11 +274,18 @@ int parc__group_submit_deps(parc_group *g, parc_fn fn, const void *in, size_t in
   job->out_size = out_size;
   job->deps = deps;
   job->ndeps = ndeps;
+  job->index_base = task_index;
   if (job_enqueue(g, job, index) != PARC_OK) {
-    parc__free(job);
+    job_free(job);
     return parc__error(PARC_ENOMEM, "parc_group_submit: out of memory");
   }
   return PARC_OK;
+}
+
+int parc__group_submit_deps(parc_group *g, parc_fn fn, const void *in, size_t in_size,
+                            void *out, size_t out_size, const parc__dep *deps, size_t ndeps,
+                            size_t *index) {
+  return parc__group_submit_node(g, fn, in, in_size, out, out_size, deps, ndeps, SIZE_MAX, index);
 }
 
 int parc_group_submit(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
@@ -257,12 +299,16 @@ int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size, vo
   if (rc || n == 0) return rc;
   parc__job *job = job_new(g, fn, n, 0);
   if (!job) return parc__error(PARC_ENOMEM, "parc_group_map: out of memory for %zu tasks", n);
+  if (g->cache && (rc = parc__cache_scope_of(g->cache, fn, &job->cache_scope)) != PARC_OK) {
+    job_free(job);
+    return rc;
+  }
   job->in = in_size ? in : NULL;
   job->in_size = in_size;
   job->out = out_size ? out : NULL;
   job->out_size = out_size;
   if (job_enqueue(g, job, NULL) != PARC_OK) {
-    parc__free(job);
+    job_free(job);
     return parc__error(PARC_ENOMEM, "parc_group_map: out of memory");
   }
   return PARC_OK;
@@ -272,8 +318,18 @@ int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size, vo
 
 size_t parc__job_claim(parc__job *job, size_t want, size_t *offset) {
   if (want == 0) want = 1;
-  size_t start = atomic_load_explicit(&job->next, memory_order_relaxed);
+  size_t start;
+  if (want == job->batch && want <= job->count) {
+    /* Fixed batches: one add, as an OpenMP dynamic loop does (a load first
+       would move the cache line twice). `next` overshoots count by a batch
+       per failed claim, and a worker fails at most twice per job. */
+    start = atomic_fetch_add_explicit(&job->next, want, memory_order_relaxed);
+    if (start >= job->count) return 0;
+    *offset = start;
+    return job->count - start < want ? job->count - start : want;
+  }
   size_t n;
+  start = atomic_load_explicit(&job->next, memory_order_relaxed);
   do {
     if (start >= job->count) return 0;
     n = job->count - start < want ? job->count - start : want;
@@ -308,8 +364,10 @@ bool parc__job_canceled(const parc__job *job) {
 }
 
 void parc__task_prepare(parc_task *t, const parc__job *job, size_t offset, int worker) {
-  memset(t, 0, sizeof *t);
-  t->index = job->first + offset;
+  /* Field by field: the stream (48 bytes) needs no zeroing, only rng_ready. */
+  t->rng_ready = false;
+  t->message = NULL;
+  t->index = job->index_base + offset;
   t->worker = worker;
   t->context = job->group->context;
   t->context_size = job->group->context_size;
@@ -341,7 +399,7 @@ static void add_message(parc_group *g, size_t index, char *text) {
 
 void parc__task_finish(parc__job *job, size_t offset, int status, char *message) {
   parc_group *g = job->group;
-  atomic_store_explicit(&job->status[offset], (signed char)status, memory_order_release);
+  atomic_store_explicit(&job->status[offset], encode_status(status), memory_order_release);
   if (!is_failure(status)) {
     parc__free(message);
     return;
@@ -358,9 +416,45 @@ void parc__task_finish(parc__job *job, size_t offset, int status, char *message)
   if (g->stop_on_error) cancel_unstarted(g);
 }
 
+/* Completions a worker thread has run but not yet published. When nobody
+   can ask for completion order or progress (parc_map), a worker adds its
+   count to `finished` once per job, when it lets go of the job, instead of
+   once per chunk: with batch = 1 that halves the shared-cache-line traffic
+   per task. Only worker threads defer (they always flush before taking
+   the pool lock); a caller thread running SERIAL tasks never does. */
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
+  bool worker;
+  parc_group *group;
+  size_t count;
+} deferred;
+
+void parc__worker_thread_begin(void) { deferred.worker = true; }
+
+static void wake_waiters(parc_group *g, size_t done) {
+  if (done >= atomic_load(&g->wake_at)) {
+    lock_group(g);
+    pthread_cond_broadcast(&g->changed);
+    unlock_group(g);
+  }
+}
+
+void parc__chunk_flush(void) {
+  parc_group *g = deferred.group;
+  size_t count = deferred.count;
+  deferred.group = NULL;
+  deferred.count = 0;
+  if (g && count) wake_waiters(g, atomic_fetch_add(&g->finished, count) + count);
+}
+
 void parc__chunk_complete(const parc__chunk *c) {
   parc__job *job = c->job;
   parc_group *g = job->group;
+  if (deferred.worker && !g->keep_order && !g->progress) {
+    if (deferred.group != g) parc__chunk_flush();
+    deferred.group = g;
+    deferred.count += c->count;
+    return;
+  }
   size_t position = atomic_fetch_add(&g->finished, c->count);
   if (g->keep_order) {
     for (size_t k = 0; k < c->count; k++)
@@ -368,36 +462,84 @@ void parc__chunk_complete(const parc__chunk *c) {
                             memory_order_release);
   }
   size_t done = position + c->count;
-  if (done >= atomic_load(&g->wake_at)) {
-    lock_group(g);
-    pthread_cond_broadcast(&g->changed);
-    unlock_group(g);
-  }
+  wake_waiters(g, done);
   if (g->progress)
-    parc__progress_update(g->progress, done, atomic_load_explicit(&g->failed, memory_order_relaxed),
+    parc__progress_update(g->progress, c->count, done,
+                          atomic_load_explicit(&g->failed, memory_order_relaxed),
                           atomic_load_explicit(&g->total_seen, memory_order_relaxed));
 }
 
-void parc__chunk_run(const parc__chunk *c, int worker) {
-  parc__job *job = c->job;
-  parc_task t;
-  parc__task_prepare(&t, job, c->offset, worker);
+/* One task that failed, said something, or touches the cache: the slow
+   path, out of the loop below. */
+static void run_task_slowly(parc__job *job, size_t k, parc_task *t, int rc) {
+  int result = parc__task_result(rc, t);
+  if (result == PARC_OK && job->cache_scope) parc__cache_store(job, k, t->used_index);
+  parc__task_finish(job, k, result, t->message);
+  t->message = NULL;
+}
+
+static void run_cached(parc__job *job, size_t k, parc_task *t) {
+  if (parc__cache_fetch(job, k)) {
+    parc__task_finish(job, k, PARC_OK, NULL);
+    return;
+  }
+  t->index = job->index_base + k;
+  t->rng_ready = false;
+  t->used_index = false;
+  const void *in = job->in_size ? job->in + k * job->in_size : NULL;
+  void *out = job->out_size ? job->out + k * job->out_size : NULL;
+  run_task_slowly(job, k, t, job->fn(in, out, t));
+}
+
+/* Runs tasks [offset, offset + count) of job in this thread with t, which
+   parc__task_prepare has set up; feeds automatic batching its timing. */
+static inline __attribute__((always_inline)) void run_range(parc__job *job, parc_task *t,
+                                                           size_t offset, size_t count) {
   uint64_t start = job->batch ? 0 : parc__now_ns();
-  for (size_t k = c->offset; k < c->offset + c->count; k++) {
+  /* The hot loop of the library. Records are walked as integers so that a
+     zero-size record stays a NULL pointer without arithmetic on NULL. */
+  const parc_fn fn = job->fn;
+  const size_t in_size = job->in_size, out_size = job->out_size;
+  uintptr_t in = in_size ? (uintptr_t)job->in + offset * in_size : 0;
+  uintptr_t out = out_size ? (uintptr_t)job->out + offset * out_size : 0;
+  const size_t end = offset + count;
+  for (size_t k = offset; k < end; k++, in += in_size, out += out_size) {
     if (parc__job_canceled(job)) {
       parc__task_finish(job, k, PARC_ECANCELED, NULL);
-      continue;
+    } else if (job->cache_scope) {
+      run_cached(job, k, t);
+    } else {
+      t->index = job->index_base + k;
+      t->rng_ready = false;
+      t->used_index = false;
+      int rc = fn((const void *)in, (void *)out, t);
+      if (rc == 0 && !t->message)
+        atomic_store_explicit(&job->status[k], encode_status(PARC_OK), memory_order_relaxed);
+      else
+        run_task_slowly(job, k, t, rc);
     }
-    t.index = job->first + k;
-    t.rng_ready = false;
-    t.message = NULL;
-    const void *in = job->in_size ? job->in + k * job->in_size : NULL;
-    void *out = job->out_size ? job->out + k * job->out_size : NULL;
-    int status = parc__task_call(job->fn, in, out, &t);
-    parc__task_finish(job, k, status, t.message);
   }
-  if (!job->batch) parc__job_observe(job, c->count, parc__now_ns() - start);
+  if (!job->batch) parc__job_observe(job, count, parc__now_ns() - start);
+}
+
+void parc__chunk_run(const parc__chunk *c, int worker) {
+  parc_task t;
+  parc__task_prepare(&t, c->job, c->offset, worker);
+  run_range(c->job, &t, c->offset, c->count);
   parc__chunk_complete(c);
+}
+
+void parc__chunk_run_all(const parc__chunk *first, int worker, int workers, size_t *previous) {
+  parc__job *job = first->job;
+  parc__chunk c = *first;
+  parc_task t;
+  parc__task_prepare(&t, job, c.offset, worker);
+  do {
+    run_range(job, &t, c.offset, c.count);
+    parc__chunk_complete(&c);
+    *previous = c.count;
+    c.count = parc__job_claim(job, parc__job_chunk_size(job, workers, *previous), &c.offset);
+  } while (c.count > 0);
 }
 
 /* SERIAL: claims up to `want` tasks of g in index order and runs them in
@@ -406,16 +548,18 @@ static bool run_in_caller(parc_group *g, bool one) {
   lock_group(g);
   while (g->serial_cursor < g->njobs) {
     parc__job *job = g->jobs[g->serial_cursor];
-    size_t want = one ? 1 : parc__job_chunk_size(job, 1, 0);
+    size_t want = one ? 1 : parc__job_chunk_size(job, 1, g->serial_previous);
     size_t offset;
     size_t n = parc__job_claim(job, want, &offset);
     if (n) {
+      g->serial_previous = n;
       unlock_group(g);
       parc__chunk c = {job, offset, n};
       parc__chunk_run(&c, 0);
       return true;
     }
     g->serial_cursor++;
+    g->serial_previous = 0;
   }
   unlock_group(g);
   return false;
@@ -461,7 +605,22 @@ void parc_group_cancel(parc_group *g) {
 
 /* Sleeps on g->changed until finished reaches target or the deadline
    passes (lock held). Returns false on timeout. */
+/* Before sleeping, watch `finished` for a few microseconds without the
+   lock: a task graph's chain or an as_completed loop over short tasks hands
+   off one task at a time, and a futex sleep and wake per hand-off costs
+   tens of microseconds. Returns true if the target was reached. */
+static bool spin_briefly(parc_group *g, size_t target) {
+  if (g->pool->cpus < 2) return false;   /* spinning would take the worker's CPU */
+  unlock_group(g);
+  uint64_t until = parc__now_ns() + 20000;
+  bool reached = false;
+  while (!(reached = atomic_load(&g->finished) >= target) && parc__now_ns() < until) sched_yield();
+  lock_group(g);
+  return reached;
+}
+
 static bool sleep_until(parc_group *g, size_t target, double deadline) {
+  if (spin_briefly(g, target)) return true;
   g->waiters++;
   size_t wake = atomic_load(&g->wake_at);
   if (target < wake) atomic_store(&g->wake_at, target);
@@ -583,13 +742,13 @@ const char *parc_group_message(const parc_group *g, size_t index) {
   lock_group(g);
   int status = status_locked(g, index);
   if (is_failure(status) && status != PARC_EINVAL) {
-    if (!g->messages_sorted) {
+    if (!g->messages_sorted && g->nmessages > 0) {
       qsort(mutable_group->messages, g->nmessages, sizeof g->messages[0], compare_messages);
       mutable_group->messages_sorted = true;
     }
     group_message key = {index, NULL};
-    group_message *found =
-        bsearch(&key, g->messages, g->nmessages, sizeof g->messages[0], compare_messages);
+    group_message *found = g->nmessages == 0 ? NULL
+        : bsearch(&key, g->messages, g->nmessages, sizeof g->messages[0], compare_messages);
     text = found ? found->text : parc_strerror(status);
   }
   unlock_group(g);
@@ -606,7 +765,7 @@ void parc_group_destroy(parc_group *g) {
   parc_group_wait(g, -1);
   for (size_t i = 0; i < g->njobs; i++) {
     if (!g->pool->ops->runs_in_caller) parc__pool_release_job(g->pool, g->jobs[i]);
-    parc__free(g->jobs[i]);
+    job_free(g->jobs[i]);
   }
   if (g->progress) {
     parc__progress_finish(g->progress, atomic_load(&g->finished), atomic_load(&g->failed), g->total);
@@ -617,6 +776,7 @@ void parc_group_destroy(parc_group *g) {
   parc__free(g->messages);
   parc__free(g->jobs);
   parc__free(g->label);
+  parc__cache_unbind(g->cache);
   pthread_cond_destroy(&g->changed);
   pthread_mutex_destroy(&g->lock);
   parc__free(g);
@@ -635,7 +795,7 @@ int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_size, void *
   }
   rc = parc_group_wait(g, -1);
   if (status) {
-    for (size_t i = 0; i < n; i++) status[i] = g->jobs[0]->status[i];
+    for (size_t i = 0; i < n; i++) status[i] = job_status(g->jobs[0], i);
   }
   parc_group_destroy(g);
   return rc;

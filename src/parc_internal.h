@@ -19,9 +19,11 @@
 #include "parc.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define PARC__HIDDEN __attribute__((visibility("hidden")))
 #define PARC__MAX_WORKERS 4096
@@ -66,12 +68,15 @@ struct parc_task {
   char *message;              /* set by parc_fail; heap, taken by the caller */
   const parc__dep *deps;      /* graph nodes only */
   size_t ndeps;
+  bool used_index;            /* cache: parc_task_index or parc_task_rng was called */
 };
 
 /* Calls fn on one task, turns its return value into a status: PARC_OK, or
    PARC_ETASK with t->message set (parc_fail's text, or "task returned N").
    t->message may be NULL on PARC_ETASK only when memory ran out. */
 int parc__task_call(parc_fn fn, const void *in, void *out, parc_task *t);
+/* The same for a task already called, given its return value. */
+int parc__task_result(int rc, parc_task *t);
 
 typedef struct parc__progress parc__progress;
 
@@ -88,13 +93,19 @@ struct parc__job {
   size_t first;               /* group index of task 0 */
   size_t count;
   size_t batch;               /* 0 = automatic */
-  _Atomic size_t next;        /* first unclaimed offset; >= count: exhausted */
-  _Atomic uint64_t ns_per_task;   /* automatic batching's estimate, 0 = none yet */
-  _Atomic signed char *status;    /* count entries: PARC_PENDING until finished */
+  void *block;                /* the allocation this job sits in (job_new aligns) */
+  /* Every worker's claim writes `next`: alone on its cache line, so the
+     fields every task reads are not pulled away by the other workers. */
+  _Alignas(64) _Atomic size_t next;   /* first unclaimed offset; >= count: exhausted */
+  _Alignas(64) _Atomic uint64_t ns_per_task;   /* automatic batching's estimate, 0 = none yet */
+  _Atomic signed char *status;    /* count entries: PARC_PENDING - status (group.c) */
   _Atomic bool canceled;      /* tasks of this job not yet started are cancelled */
   void *owned_input;          /* submit: the copy of the input, freed with the job */
   const parc__dep *deps;      /* graph: outputs of the node's dependencies */
   size_t ndeps;
+  size_t index_base;          /* parc_task_index of task k is index_base + k: `first`,
+                                 or a graph node's id (so its rng stream is the node's) */
+  struct parc__cache_scope *cache_scope;  /* cache: where task k is looked up, or NULL */
   /* Guarded by pool->lock: */
   parc__job *queue_next;      /* the pool's queue */
   bool queued;
@@ -120,8 +131,17 @@ void parc__task_finish(parc__job *job, size_t offset, int status, char *message)
    and parc_group_wait see them now. Output bytes must be in place. */
 void parc__chunk_complete(const parc__chunk *c);
 
+/* A worker thread's deferred completions (see group.c): worker loops call
+   parc__worker_thread_begin once, and parc__chunk_flush before they let go
+   of a job or wait for work. */
+void parc__worker_thread_begin(void);
+void parc__chunk_flush(void);
+
 /* Runs every task of a chunk in this thread and completes it. */
 void parc__chunk_run(const parc__chunk *c, int worker);
+/* The same, then goes on claiming and running chunks of the same job until
+   it is exhausted (*previous: the worker's last chunk size, updated). */
+void parc__chunk_run_all(const parc__chunk *first, int worker, int workers, size_t *previous);
 
 /* Claims up to `want` unclaimed tasks of job (all if want is SIZE_MAX);
    0 when the job is exhausted. */
@@ -142,6 +162,11 @@ bool parc__job_canceled(const parc__job *job);
 int parc__group_submit_deps(parc_group *g, parc_fn fn, const void *in, size_t in_size,
                             void *out, size_t out_size, const parc__dep *deps, size_t ndeps,
                             size_t *index);
+/* The same, with the parc_task_index the task sees set to task_index
+   (SIZE_MAX: its group index). parc_graph uses the node id. */
+int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in_size,
+                            void *out, size_t out_size, const parc__dep *deps, size_t ndeps,
+                            size_t task_index, size_t *index);
 
 /* ---- pools and backends (pool.c) -------------------------------------- */
 typedef struct parc__backend_ops {
@@ -160,6 +185,7 @@ typedef struct parc__backend_ops {
 struct parc_pool {
   parc_config config;
   int workers;
+  int cpus;                   /* parc_cpu_count() when the pool was made */
   const parc__backend_ops *ops;
   void *backend_data;
 
@@ -201,13 +227,136 @@ extern const parc__backend_ops parc__backend_threads;
 extern const parc__backend_ops parc__backend_serial;
 extern const parc__backend_ops parc__backend_processes;
 
+/* ---- process backend (shared.c, backend_process.c, process_*.c) ------ */
+/* shared.c: maps the process-wide shared region (once); PARC_OK or
+   PARC_ESYS with a message. Process pools call it before forking. */
+int parc__shared_init(void);
+/* True when [p, p + size) lies inside the shared region. */
+bool parc__shared_contains(const void *p, size_t size);
+/* True in a process worker (and its fork server): parc_shared_alloc is off. */
+extern bool parc__in_worker;
+
+/* One worker slot of a process pool, in shared memory: the proxy thread
+   (parent) posts a command, the worker (child) runs it and replies, the
+   fork server reports the worker's death. `command` and `reply` are futex
+   words; *_sleeping count the sleepers, so a wake is skipped when none. */
+enum { PARC__SLOT_STARTING, PARC__SLOT_READY, PARC__SLOT_DEAD };
+enum { PARC__OP_RUN = 1, PARC__OP_EXIT = 2 };
+
+typedef struct parc__slot {
+  _Atomic uint32_t command;       /* bumped by the proxy after writing a command */
+  _Atomic uint32_t reply;         /* bumped by the worker (ready, finished) or server (death) */
+  _Atomic uint32_t worker_sleeping;
+  _Atomic uint32_t proxy_sleeping;
+  _Atomic int32_t state;          /* PARC__SLOT_*: STARTING set by the proxy, READY by
+                                     the worker, DEAD by the server */
+  _Atomic int32_t wait_status;    /* the dead worker's waitpid status */
+  _Atomic int32_t spawn_errno;    /* fork failed: its errno, and state DEAD */
+  _Atomic int32_t pid;            /* the live worker, 0 when none */
+  _Atomic uint32_t taken;         /* the command number the worker started */
+  _Atomic uint32_t finished;      /* the command number whose reply is complete */
+  _Atomic uint32_t generation;    /* bumped by the proxy for each new worker: a worker
+                                     whose generation is stale exits on its next wake */
+  /* The command, written before `command` is bumped. */
+  int op;
+  parc_fn fn;
+  parc_task task;                 /* template: index of the first task, context, seed, deps */
+  const char *in;                 /* task i reads in + i * in_size (shared memory) */
+  size_t in_size;
+  char *out;                      /* task i writes out + i * out_size (shared memory) */
+  size_t out_size;
+  size_t count;
+  bool timed;                     /* record started_ns before each task */
+  /* The reply: tasks [0, done) finished; all PARC_OK but the last, whose
+     status is last_status (the worker stops after a failure). */
+  _Atomic size_t done;
+  _Atomic uint64_t started_ns;    /* when task `done` started (timed commands) */
+  int last_status;
+  uint64_t elapsed_ns;            /* time spent in the tasks */
+  char message[PARC__MESSAGE_MAX];
+} parc__slot;
+
+/* What a fork server needs, set up by the caller before fork. */
+typedef struct parc__server_config {
+  parc__slot *slots;
+  int nslots;
+  int sock;                       /* the server's end of the request socket */
+  pid_t *pids;                    /* nslots entries, the server's own table ... */
+  uint32_t *generations;          /* ... and the slot generation each was forked for */
+  void (*worker_init)(void *arg);
+  void *worker_init_arg;
+  int threads_per_worker;         /* OMP/OPENBLAS/MKL_NUM_THREADS unless set */
+  sigset_t worker_mask;           /* the caller's signal mask, restored in workers */
+} parc__server_config;
+
+/* A request to the fork server (one SOCK_SEQPACKET message). */
+enum { PARC__REQ_SPAWN = 1, PARC__REQ_KILL = 2, PARC__REQ_QUIT = 3 };
+typedef struct parc__request {
+  int op;
+  int slot;
+  int sig;
+} parc__request;
+
+/* The fork server's main: never returns. Called in the child of fork. */
+void parc__server_main(const parc__server_config *cfg) __attribute__((noreturn));
+/* File descriptors every new fork server closes (other pools' sockets). */
+void parc__server_register_fd(int fd);
+void parc__server_unregister_fd(int fd);
+/* Futexes on shared memory (not private: they work across processes). */
+void parc__futex_wait(_Atomic uint32_t *word, uint32_t old, uint64_t timeout_ns);
+void parc__futex_wake(_Atomic uint32_t *word);
+
 /* ---- progress.c ------------------------------------------------------- */
 /* Progress output for a group with verbose > 0. parc__progress_update is
-   called after every completed chunk, from any thread, so it must cost a
-   few atomic operations when it has nothing to print. */
+   called after every completed chunk, from any thread, with the chunk's
+   task count and the group's finished, failed and submitted totals; it
+   costs a clock read and an atomic load when it has nothing to print. */
 parc__progress *parc__progress_create(const char *label, int verbose);
-void parc__progress_update(parc__progress *p, size_t done, size_t failed, size_t total);
+void parc__progress_update(parc__progress *p, size_t count, size_t done, size_t failed,
+                           size_t total);
 void parc__progress_finish(parc__progress *p, size_t done, size_t failed, size_t total);
 void parc__progress_destroy(parc__progress *p);
+
+/* ---- cache (cache.c, cache_key.c, cache_hash.c) ----------------------- */
+/* SipHash-2-4 with 128-bit output (Aumasson, Bernstein; reference
+   implementation github.com/veorq/SipHash), streaming. */
+typedef struct parc__siphash {
+  uint64_t v0, v1, v2, v3;
+  uint64_t tail;                /* bytes not yet compressed, little-endian */
+  uint64_t length;              /* bytes seen */
+} parc__siphash;
+void parc__siphash_init(parc__siphash *s, const uint8_t key[16]);
+void parc__siphash_update(parc__siphash *s, const void *data, size_t n);
+void parc__siphash_final(parc__siphash *s, uint8_t out[16]);
+
+/* A group's tie to a cache: name and version (copied), context hash, and
+   the scope of the last function submitted. Made by parc_group_create when
+   opt->cache is set; freed by parc_group_destroy. */
+typedef struct parc__cache_binding parc__cache_binding;
+/* One (function, name, version, code, context) of a cache: what a job
+   points to. Owned by the cache, valid until parc_cache_close. */
+typedef struct parc__cache_scope parc__cache_scope;
+
+int parc__cache_bind(parc__cache_binding **b, parc_cache *c, const char *name,
+                     const char *version, const void *context, size_t context_size);
+void parc__cache_unbind(parc__cache_binding *b);
+/* The scope of fn under b, for job->cache_scope. PARC_EINVAL when no name
+   can be found, PARC_ENOMEM; message set. */
+int parc__cache_scope_of(parc__cache_binding *b, parc_fn fn, parc__cache_scope **scope);
+/* Before running task `offset` of a job with a cache_scope: true when its
+   output was found and copied into place (the caller then finishes it as
+   PARC_OK without running it). Any storage problem is a miss. */
+bool parc__cache_fetch(parc__job *job, size_t offset);
+/* After task `offset` succeeded (output in place): stores it. used_index:
+   the task called parc_task_index or parc_task_rng (parc_task.used_index),
+   so its result is keyed by seed and index too; pass true when unknown. */
+void parc__cache_store(parc__job *job, size_t offset, bool used_index);
+/* cache_key.c: fn's symbol name (heap) and code size from the dynamic
+   symbol table or the ELF .symtab/.dynsym of its file. False when neither
+   has a function symbol starting exactly at fn (stripped binary). */
+bool parc__fn_symbol(parc_fn fn, char **name, size_t *size);
+/* Test hook: hits refresh an entry's recency at most once per `ms`
+   milliseconds (default 60000) and once per handle. */
+void parc__cache_set_recency(parc_cache *c, int64_t ms);
 
 #endif /* PARC_INTERNAL_H */

@@ -45,6 +45,9 @@ void parc_config_default(parc_config *cfg) {
   if (s) parse_int(s, -PARC__MAX_WORKERS, PARC__MAX_WORKERS, &cfg->workers);
   s = getenv("PARC_VERBOSE");
   if (s) parse_int(s, 0, 2, &cfg->verbose);
+  s = getenv("PARC_START");
+  if (s && strcasecmp(s, "fork") == 0) cfg->start = PARC_START_FORK;
+  if (s && strcasecmp(s, "exec") == 0) cfg->start = PARC_START_EXEC;
 }
 
 /* The `workers` rule of parc_config, or -1 when out of range. */
@@ -61,7 +64,7 @@ static const parc__backend_ops *backend_ops(parc_backend backend) {
   switch (backend) {
     case PARC_THREADS: return &parc__backend_threads;
     case PARC_SERIAL: return &parc__backend_serial;
-    case PARC_PROCESSES: return NULL;   /* backend_process.c not yet built */
+    case PARC_PROCESSES: return &parc__backend_processes;
     default: return NULL;
   }
 }
@@ -111,6 +114,7 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
   if (!pool) return parc__error(PARC_ENOMEM, "parc_pool_create: out of memory");
   pool->config = config;
   pool->ops = ops;
+  pool->cpus = parc_cpu_count();
   pool->workers = ops->runs_in_caller ? 1 : resolve_workers(config.workers);
   pthread_mutex_init(&pool->lock, NULL);
   pthread_cond_init(&pool->work, NULL);
@@ -175,7 +179,9 @@ void parc__pool_push(parc_pool *pool, parc__job *job) {
   if (pool->tail) pool->tail->queue_next = job;
   else pool->head = job;
   pool->tail = job;
-  if (pool->idle > 0) pthread_cond_broadcast(&pool->work);
+  /* One task needs one worker; a map wants them all. */
+  if (pool->idle > 0 && job->count == 1) pthread_cond_signal(&pool->work);
+  else if (pool->idle > 0) pthread_cond_broadcast(&pool->work);
   pthread_mutex_unlock(&pool->lock);
 }
 
@@ -195,6 +201,7 @@ static bool claim_from(parc__worker *w, parc__chunk *chunk) {
 bool parc__pool_claim(parc__worker *w, parc__chunk *chunk) {
   /* Fast path: the job we hold still has tasks. */
   if (w->job && claim_from(w, chunk)) return true;
+  parc__chunk_flush();
   parc_pool *pool = w->pool;
   pthread_mutex_lock(&pool->lock);
   for (;;) {
@@ -231,5 +238,6 @@ void parc__worker_loop(parc_pool *pool, int id,
                        void (*run_chunk)(parc__worker *w, const parc__chunk *c)) {
   parc__worker w = {.pool = pool, .id = id};
   parc__chunk chunk;
+  parc__worker_thread_begin();
   while (parc__pool_claim(&w, &chunk)) run_chunk(&w, &chunk);
 }

@@ -9,7 +9,13 @@
 
 #include <stdio.h>
 
-size_t parc_task_index(const parc_task *t) { return t ? t->index : 0; }
+size_t parc_task_index(const parc_task *t) {
+  if (!t) return 0;
+  /* The cache keys this function's results by index from now on. t is
+     never really const: it lives on the stack of whoever runs the task. */
+  ((parc_task *)t)->used_index = true;
+  return t->index;
+}
 
 int parc_task_worker(const parc_task *t) { return t ? t->worker : 0; }
 
@@ -18,8 +24,21 @@ const void *parc_task_context(const parc_task *t, size_t *size) {
   return t ? t->context : NULL;
 }
 
+size_t parc_task_ndeps(const parc_task *t) { return t ? t->ndeps : 0; }
+
+const void *parc_task_dep(const parc_task *t, size_t k, size_t *size) {
+  if (!t || k >= t->ndeps) {
+    if (size) *size = 0;
+    return NULL;
+  }
+  if (size) *size = t->deps[k].size;
+  /* As for a task's own out: no bytes, no pointer. */
+  return t->deps[k].size ? t->deps[k].data : NULL;
+}
+
 parc_rng *parc_task_rng(parc_task *t) {
   if (!t) return NULL;
+  t->used_index = true;   /* the stream depends on the index (and seed) */
   if (!t->rng_ready) {
     parc_rng_init(&t->rng, t->seed, t->index);
     t->rng_ready = true;
@@ -39,7 +58,10 @@ int parc_fail(parc_task *t, const char *fmt, ...) {
 }
 
 int parc__task_call(parc_fn fn, const void *in, void *out, parc_task *t) {
-  int rc = fn(in, out, t);
+  return parc__task_result(fn(in, out, t), t);
+}
+
+int parc__task_result(int rc, parc_task *t) {
   if (rc == 0) {
     /* parc_fail's text without a failing return is dropped: success wins. */
     parc__free(t->message);

@@ -31,3 +31,14 @@ parc_conformance(serial threads)
 parc_test_binary(test_alloc parc_static)
 add_test(NAME test_alloc COMMAND test_alloc)
 set_tests_properties(test_alloc PROPERTIES TIMEOUT 300)
+
+# The API contract (a copy of shared/contract/contract.c): it must compile
+# with -Werror and link, so every declared contract name is implemented.
+add_executable(contract_check ${PROJECT_SOURCE_DIR}/tests/contract.c)
+target_link_libraries(contract_check PRIVATE parc)
+target_compile_options(contract_check PRIVATE -Wall -Wextra -Werror)
+add_test(NAME contract_check COMMAND contract_check)
+
+# Installing works: pkg-config and find_package(parc) both build a consumer.
+add_test(NAME install_consumer COMMAND ${PROJECT_SOURCE_DIR}/tests/install/run.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(install_consumer PROPERTIES LABELS "no-asan" TIMEOUT 300)

@@ -1,0 +1,35 @@
+# The benchmarks (`make bench` builds them, then runs bench/run). Binaries go
+# to <build>/bench/. OpenMP comes from find_package(OpenMP): with GCC that is
+# -fopenmp and libgomp, which ships with GCC. Without OpenMP the OpenMP rows
+# say "not built"; without GSL bench_workloads is skipped.
+find_package(OpenMP COMPONENTS C)
+find_package(GSL)
+
+function(parc_bench name)
+  add_executable(${name} ${ARGN})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+  target_link_libraries(${name} PRIVATE parc m)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/bench)
+  target_compile_options(${name} PRIVATE ${PARC_WARNINGS})
+  target_compile_definitions(${name} PRIVATE _GNU_SOURCE)
+  if(OpenMP_C_FOUND)
+    target_link_libraries(${name} PRIVATE OpenMP::OpenMP_C)
+  else()
+    target_compile_options(${name} PRIVATE -Wno-unknown-pragmas)
+  endif()
+endfunction()
+
+parc_bench(bench_overhead ${PROJECT_SOURCE_DIR}/bench/overhead.c ${PROJECT_SOURCE_DIR}/bench/mutex_pool.c)
+
+if(GSL_FOUND)
+  parc_bench(bench_workloads ${PROJECT_SOURCE_DIR}/bench/workloads.c)
+  target_link_libraries(bench_workloads PRIVATE GSL::gsl)
+else()
+  message(STATUS "bench: GSL not found (Debian libgsl-dev): bench_workloads is not built")
+endif()
+
+# The cache benchmark belongs to the cache's author; it joins when it exists.
+if(EXISTS ${PROJECT_SOURCE_DIR}/bench/cache.c)
+  parc_bench(bench_cache ${PROJECT_SOURCE_DIR}/bench/cache.c)
+  target_link_libraries(bench_cache PRIVATE ${PARC_SQLITE3_TARGET})   # ages entries directly
+endif()

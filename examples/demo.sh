@@ -1,0 +1,66 @@
+#!/bin/sh
+# demo — `make demo`: the seed chapter in C, every example in chapter order.
+# Plots go to $PARC_PLOTS, by default the build tree's plots/ directory.
+bin=$(cd "$(dirname "$0")" && pwd)
+PARC_PLOTS=${PARC_PLOTS:-@PROJECT_BINARY_DIR@/plots}
+mkdir -p "$PARC_PLOTS"
+PARC_PLOTS=$(cd "$PARC_PLOTS" && pwd)
+export PARC_PLOTS
+started=$(date +%s.%N)
+touch "$PARC_PLOTS/.demo-started"
+
+section() {
+  printf '\n== %s ==\n' "$1"
+}
+# run PROGRAM: runs one example if it was built (later sections join as
+# their programs land); a failing example is named at the end, and the
+# others still run.
+failed=""
+run() {
+  if [ -x "$bin/$1" ]; then
+    "$bin/$1" || { echo "($1 failed: exit status $?)"; failed="$failed $1"; }
+  else
+    echo "($1 not built)"
+  fi
+}
+
+section "First example: the README's sweep (examples/sweep_intro.c)"
+run sweep_intro
+section "Threading: for I/O-bound tasks (examples/io_threads.c)"
+run io_threads
+section "CPU-bound tasks: in C, threads scale (examples/cpu_threads.c)"
+run cpu_threads
+section "Parameter sweep: reaction kinetics (examples/reaction_sweep.c)"
+run reaction_sweep
+section "Monte Carlo uncertainty: fin tip temperature (examples/monte_carlo_fin.c)"
+run monte_carlo_fin
+section "submit() and as_completed() (examples/as_completed.c)"
+run as_completed
+section "Error handling (examples/error_handling.c)"
+run error_handling
+section "Batch processing: fitting 100 experiments (examples/batch_fitting.c)"
+run batch_fitting
+section "Backends and BLAS: SVD batch (examples/svd_batch.c)"
+run svd_batch
+for p in "$bin"/cache_*; do
+  [ -x "$p" ] || continue
+  section "Caching results (examples/$(basename "$p").c)"
+  run "$(basename "$p")"
+done
+if [ -x "$bin/graph_sweep" ]; then
+  section "Task graphs: dask.delayed (examples/graph_sweep.c)"
+  run graph_sweep
+fi
+section "Measure before optimizing: speedup vs workers (examples/scaling.c)"
+run scaling
+section "Chunking and random seeds (examples/chunking_and_seeds.c)"
+run chunking_and_seeds
+
+printf '\n== Plots written to %s ==\n' "$PARC_PLOTS"
+find "$PARC_PLOTS" -name '*.png' -newer "$PARC_PLOTS/.demo-started" | sort | sed 's/^/  /'
+rm -f "$PARC_PLOTS/.demo-started"
+awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "demo finished in %.1f s\n", b - a }'
+if [ -n "$failed" ]; then
+  echo "failed:$failed"
+  exit 1
+fi

@@ -1,0 +1,524 @@
+/*
+ * cache_db.c — the cache's SQLite file: open and check it, write batches,
+ * evict, clear, count.
+ *
+ * Why batches: one SQLite commit costs a WAL write and, with
+ * synchronous=NORMAL, no fsync until a checkpoint; but a million commits of
+ * one row still cost seconds. So results wait in memory (cache.c) and one
+ * write transaction stores all of them, at least every CACHE_BATCH_SECONDS.
+ * A kill -9 loses the batch in memory, never the file: WAL commits are
+ * atomic. The write lock is held only while a batch is written, so several
+ * processes share one cache; readers never block (WAL snapshots).
+ *
+ * Why the checks on open: a cache must never answer from a file it cannot
+ * trust. A file that is not SQLite, or SQLite of another application, is
+ * somebody's data: refuse it (PARC_EINVAL) and leave it alone. A parc cache
+ * that fails PRAGMA quick_check or cannot be read is moved aside to
+ * *.damaged and rebuilt empty: results are recomputable, wrong ones are not
+ * acceptable.
+ */
+#include "cache_db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const statements[ST_COUNT] = {
+    [ST_GET] = "SELECT h2, scope, key, value, used FROM results WHERE id = ?1",
+    [ST_PUT] = "INSERT OR IGNORE INTO results(id, h2, scope, key, value, used) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_TOUCH] = "UPDATE results SET used = ?2 WHERE id = ?1 AND used < ?2",
+    [ST_SCOPE_FIND] = "SELECT id, context, by_index FROM scopes WHERE name = ?1 AND version = ?2 "
+                      "AND code = ?3 AND chash = ?4 AND context_size = ?5",
+    [ST_SCOPE_ADD] = "INSERT OR IGNORE INTO scopes(name, version, code, chash, context_size, "
+                     "context, by_index) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_SCOPE_INDEX] = "UPDATE scopes SET by_index = 1 WHERE id = ?1",
+    [ST_META_ADD] = "UPDATE meta SET v = v + ?2 WHERE k = ?1",
+    [ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
+};
+
+static const char schema[] =
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO meta VALUES('entries', 0), ('bytes', 0), ('hits', 0), ('misses', 0);"
+    "CREATE TABLE scopes(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    " version TEXT NOT NULL, code BLOB NOT NULL, chash BLOB NOT NULL,"
+    " context_size INTEGER NOT NULL, context BLOB, by_index INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE(name, version, code, chash, context_size));"
+    "CREATE TABLE results(id INTEGER PRIMARY KEY, h2 INTEGER NOT NULL, scope INTEGER NOT NULL,"
+    " key BLOB NOT NULL, value BLOB NOT NULL, used INTEGER NOT NULL);";
+
+int64_t parc__cache_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+enum { OPEN_OK, OPEN_DAMAGED, OPEN_FOREIGN, OPEN_FAILED };
+
+static int exec(parc_cache *c, const char *sql) {
+  return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+static int db_error(parc_cache *c, int status, const char *what) {
+  return parc__error(status, "parc_cache_open: %s: %s: %s", c->file, what,
+                     c->db ? sqlite3_errmsg(c->db) : "cannot open");
+}
+
+/* One integer from a pragma or query; false on any error. */
+static bool query_int(parc_cache *c, const char *sql, int64_t *value) {
+  sqlite3_stmt *st = NULL;
+  bool ok = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW;
+  if (ok) *value = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return ok;
+}
+
+/* Is the file, as far as its first bytes tell, an SQLite database? A
+   missing or empty file is fine too (a fresh cache). */
+static int check_magic(parc_cache *c) {
+  int fd = open(c->file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return OPEN_OK;
+    parc__error_errno("parc_cache_open: cannot read the cache file");
+    return OPEN_FAILED;
+  }
+  unsigned char head[16];
+  ssize_t n = read(fd, head, sizeof head);
+  close(fd);
+  if (n <= 0) return OPEN_OK;   /* empty, or a directory: create_file says why */
+  if (memcmp(head, "SQLite format 3", (size_t)n < 16 ? (size_t)n : 16) != 0) return OPEN_FOREIGN;
+  return n < 16 ? OPEN_DAMAGED : OPEN_OK;
+}
+
+static int create_file(parc_cache *c) {
+  int fd = open(c->file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int saved = errno;
+    return parc__error(PARC_ESYS, "parc_cache_open: cannot create or write %s: %s", c->file,
+                       strerror(saved));
+  }
+  close(fd);
+  return PARC_OK;
+}
+
+static int create_schema(parc_cache *c) {
+  if (exec(c, "BEGIN IMMEDIATE") != SQLITE_OK) return db_error(c, PARC_ESYS, "cannot lock");
+  int64_t tables = 0, app = 0;
+  /* Another process may have created it while we waited for the lock. */
+  if (!query_int(c, "PRAGMA application_id", &app) ||
+      !query_int(c, "SELECT count(*) FROM sqlite_master", &tables)) {
+    exec(c, "ROLLBACK");
+    return db_error(c, PARC_ESYS, "cannot read the schema");
+  }
+  if (app == 0 && tables == 0) {
+    char sql[sizeof schema + 128];
+    snprintf(sql, sizeof sql, "%sPRAGMA application_id = %d; PRAGMA user_version = %d;", schema,
+             CACHE_APP_ID, CACHE_SCHEMA);
+    if (exec(c, sql) != SQLITE_OK) {
+      int rc = db_error(c, PARC_ESYS, "cannot create the schema");
+      exec(c, "ROLLBACK");
+      return rc;
+    }
+  }
+  if (exec(c, "COMMIT") != SQLITE_OK) {
+    int rc = db_error(c, PARC_ESYS, "cannot commit the schema");
+    exec(c, "ROLLBACK");
+    return rc;
+  }
+  return PARC_OK;
+}
+
+/* Opens c->file and decides whether to trust it. OPEN_DAMAGED: a parc
+   cache (or an SQLite file at our name) that cannot be trusted. */
+static int open_checked(parc_cache *c) {
+  int magic = check_magic(c);
+  if (magic == OPEN_FAILED) return PARC_ESYS;
+  if (magic == OPEN_FOREIGN) {
+    return parc__error(PARC_EINVAL,
+                       "parc_cache_open: %s is not a parc cache (not an SQLite database); "
+                       "it was left untouched: move it away or choose another directory",
+                       c->file);
+  }
+  if (magic == OPEN_DAMAGED) return OPEN_DAMAGED;
+  int rc = create_file(c);
+  if (rc) return rc;
+  if (sqlite3_open_v2(c->file, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK)
+    return db_error(c, PARC_ESYS, "cannot open");
+  sqlite3_busy_timeout(c->db, 30000);
+  int64_t app = 0, tables = 0, version = 0;
+  if (!query_int(c, "PRAGMA application_id", &app)) return OPEN_DAMAGED;
+  if (app == 0) {
+    if (!query_int(c, "SELECT count(*) FROM sqlite_master", &tables)) return OPEN_DAMAGED;
+    if (tables != 0)
+      return parc__error(PARC_EINVAL,
+                         "parc_cache_open: %s is an SQLite database of another application; "
+                         "it was left untouched", c->file);
+  } else if (app != CACHE_APP_ID) {
+    return parc__error(PARC_EINVAL,
+                       "parc_cache_open: %s is an SQLite database of another application "
+                       "(application_id 0x%08llx); it was left untouched",
+                       c->file, (unsigned long long)app);
+  }
+  if (app == CACHE_APP_ID) {
+    sqlite3_stmt *st = NULL;
+    bool ok = sqlite3_prepare_v2(c->db, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
+              sqlite3_step(st) == SQLITE_ROW &&
+              strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0 &&
+              sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    if (!ok) return OPEN_DAMAGED;
+    if (!query_int(c, "PRAGMA user_version", &version)) return OPEN_DAMAGED;
+    if (version > CACHE_SCHEMA)
+      return parc__error(PARC_EINVAL,
+                         "parc_cache_open: %s was written by a newer parc (schema %lld, this "
+                         "one reads %d)", c->file, (long long)version, CACHE_SCHEMA);
+    if (version != CACHE_SCHEMA) return OPEN_DAMAGED;
+  }
+  char *mode = NULL;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    mode = parc__strdup((const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  bool wal = mode && strcmp(mode, "wal") == 0;
+  parc__free(mode);
+  if (!wal) return db_error(c, PARC_ESYS, "cannot switch to WAL mode");
+  exec(c, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144;"
+          "PRAGMA temp_store = MEMORY");
+  if (app == 0 && (rc = create_schema(c)) != PARC_OK) return rc;
+  for (int i = 0; i < ST_COUNT; i++)
+    if (sqlite3_prepare_v3(c->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL) !=
+        SQLITE_OK)
+      return OPEN_DAMAGED;
+  return OPEN_OK;
+}
+
+static void close_db(parc_cache *c) {
+  for (int i = 0; i < ST_COUNT; i++) {
+    sqlite3_finalize(c->st[i]);
+    c->st[i] = NULL;
+  }
+  if (c->db) sqlite3_close_v2(c->db);
+  c->db = NULL;
+}
+
+/* Moves a damaged file (and its WAL, which must never be replayed into a
+   new file) aside. */
+static int move_aside(parc_cache *c) {
+  static const char *const suffixes[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    char *from = parc__format("%s%s", c->file, suffixes[i]);
+    char *to = parc__format("%s.damaged%s", c->file, suffixes[i]);
+    int rc = from && to ? rename(from, to) : -1;
+    int saved = errno;
+    parc__free(from);
+    parc__free(to);
+    if (rc != 0 && !(from && to && saved == ENOENT)) {
+      errno = from && to ? saved : ENOMEM;
+      return parc__error_errno("parc_cache_open: cannot move a damaged cache file aside");
+    }
+  }
+  return PARC_OK;
+}
+
+int parc__cache_db_open(parc_cache *c) {
+  int rc = open_checked(c);
+  if (rc != OPEN_DAMAGED) {
+    if (rc != OPEN_OK) close_db(c);
+    return rc;
+  }
+  close_db(c);
+  if (c->opt.verbose > 0)
+    fprintf(stderr, "parc cache: %s is damaged; moved to %s.damaged and rebuilt empty\n", c->file,
+            c->file);
+  if ((rc = move_aside(c)) != PARC_OK) return rc;
+  rc = open_checked(c);
+  if (rc == OPEN_OK) return PARC_OK;
+  close_db(c);
+  return rc == OPEN_DAMAGED ? parc__error(PARC_ESYS, "parc_cache_open: %s: cannot rebuild the cache",
+                                          c->file)
+                            : rc;
+}
+
+void parc__cache_db_close(parc_cache *c) { close_db(c); }
+
+/* ---- transactions ------------------------------------------------------- */
+
+void parc__cache_broken(parc_cache *c, const char *what) {
+  if (!c->broken && c->opt.verbose > 0)
+    fprintf(stderr, "parc cache: %s: %s: %s; the cache is off for this handle\n", c->file, what,
+            sqlite3_errmsg(c->db));
+  c->broken = true;
+}
+
+bool parc__cache_begin_read(parc_cache *c) {
+  if (c->reading) return true;
+  if (exec(c, "BEGIN") != SQLITE_OK) return false;
+  c->reading = true;
+  c->epoch++;
+  return true;
+}
+
+void parc__cache_end_read(parc_cache *c) {
+  if (!c->reading) return;
+  for (int i = 0; i < ST_COUNT; i++) sqlite3_reset(c->st[i]);
+  exec(c, "COMMIT");
+  c->reading = false;
+}
+
+static int64_t meta_get(parc_cache *c, const char *key) {
+  sqlite3_stmt *st = c->st[ST_META_GET];
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  return v;
+}
+
+static bool meta_add(parc_cache *c, const char *key, int64_t delta) {
+  if (delta == 0) return true;
+  sqlite3_stmt *st = c->st[ST_META_ADD];
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, delta);
+  bool ok = sqlite3_step(st) == SQLITE_DONE;
+  sqlite3_reset(st);
+  return ok;
+}
+
+/* Finds s's row (lock held, inside a transaction). */
+bool parc__cache_scope_lookup(parc_cache *c, parc__cache_scope *s) {
+  sqlite3_stmt *st = c->st[ST_SCOPE_FIND];
+  sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, s->version, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, s->code, s->has_code ? 16 : 0, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, s->chash, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, (int64_t)s->context_size);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    /* The hash named the context; the stored bytes prove it. */
+    const void *stored = sqlite3_column_blob(st, 1);
+    size_t n = (size_t)sqlite3_column_bytes(st, 1);
+    bool same = !stored || !s->context || (n == s->context_size && memcmp(stored, s->context, n) == 0);
+    if (same) {
+      s->id = sqlite3_column_int64(st, 0);
+      if (sqlite3_column_int(st, 2)) atomic_store(&s->by_index, true);
+    }
+  }
+  sqlite3_reset(st);
+  return s->id != 0;
+}
+
+static bool scope_create(parc_cache *c, parc__cache_scope *s) {
+  sqlite3_stmt *st = c->st[ST_SCOPE_ADD];
+  sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, s->version, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, s->code, s->has_code ? 16 : 0, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, s->chash, 16, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, (int64_t)s->context_size);
+  if (s->context || s->context_size == 0)
+    sqlite3_bind_blob(st, 6, s->context ? s->context : "", (int)s->context_size, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, 6);
+  sqlite3_bind_int(st, 7, atomic_load(&s->by_index) ? 1 : 0);
+  bool ok = sqlite3_step(st) == SQLITE_DONE;
+  sqlite3_reset(st);
+  return ok && parc__cache_scope_lookup(c, s);
+}
+
+/* Deletes least recently used results until the accounted bytes are at
+   most 90% of max_bytes (inside the write transaction). One sort of the
+   table per eviction round, so the 10% of slack pays for it. */
+static bool evict(parc_cache *c) {
+  int64_t bytes = meta_get(c, "bytes");
+  if (c->opt.max_bytes == 0 || (uint64_t)bytes <= c->opt.max_bytes) return true;
+  int64_t target = (int64_t)(c->opt.max_bytes / 10 * 9);
+  sqlite3_stmt *scan = NULL, *del = NULL;
+  bool ok = sqlite3_prepare_v2(c->db,
+                               "SELECT id, length(key) + length(value) FROM results "
+                               "ORDER BY used, id", -1, &scan, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(c->db, "DELETE FROM results WHERE id = ?1", -1, &del, NULL) ==
+                SQLITE_OK;
+  int64_t *ids = NULL;
+  size_t n = 0, capacity = 0;
+  int64_t freed = 0;
+  while (ok && bytes - freed > target && sqlite3_step(scan) == SQLITE_ROW) {
+    if (n == capacity) {
+      capacity = capacity ? capacity * 2 : 1024;
+      int64_t *grown = parc__realloc(ids, capacity * sizeof *ids);
+      if (!grown) {
+        ok = false;
+        break;
+      }
+      ids = grown;
+    }
+    ids[n++] = sqlite3_column_int64(scan, 0);
+    freed += sqlite3_column_int64(scan, 1) + CACHE_ENTRY_OVERHEAD;
+  }
+  sqlite3_finalize(scan);
+  for (size_t i = 0; ok && i < n; i++) {
+    sqlite3_bind_int64(del, 1, ids[i]);
+    ok = sqlite3_step(del) == SQLITE_DONE;
+    sqlite3_reset(del);
+  }
+  sqlite3_finalize(del);
+  parc__free(ids);
+  return ok && meta_add(c, "bytes", -freed) && meta_add(c, "entries", -(int64_t)n);
+}
+
+static bool write_batch(parc_cache *c, int64_t now_ms) {
+  for (parc__cache_scope *s = c->scopes; s; s = s->next) {
+    if (s->wanted && s->id == 0 && !parc__cache_scope_lookup(c, s) && !scope_create(c, s))
+      return false;
+    s->wanted = false;
+    if (s->index_dirty && s->id) {
+      sqlite3_stmt *st = c->st[ST_SCOPE_INDEX];
+      sqlite3_bind_int64(st, 1, s->id);
+      bool ok = sqlite3_step(st) == SQLITE_DONE;
+      sqlite3_reset(st);
+      if (!ok) return false;
+      s->index_dirty = false;
+    }
+  }
+  int64_t added = 0, bytes = 0;
+  sqlite3_stmt *put = c->st[ST_PUT];
+  for (size_t i = 0; i < c->npending; i++) {
+    cache_pending *p = c->pending[i];
+    if (p->scope->id == 0) continue;   /* its scope row could not be matched: rare, harmless */
+    sqlite3_bind_int64(put, 1, p->h1);
+    sqlite3_bind_int64(put, 2,
+                       parc__cache_check(p->scope, p->h2, p->bytes + p->key_size, p->value_size));
+    sqlite3_bind_int64(put, 3, p->scope->id);
+    sqlite3_bind_blob(put, 4, p->bytes, (int)p->key_size, SQLITE_STATIC);
+    sqlite3_bind_blob(put, 5, p->bytes + p->key_size, (int)p->value_size, SQLITE_STATIC);
+    sqlite3_bind_int64(put, 6, now_ms);
+    bool ok = sqlite3_step(put) == SQLITE_DONE;
+    sqlite3_reset(put);
+    if (!ok) return false;
+    if (sqlite3_changes(c->db) == 1) {
+      added++;
+      bytes += (int64_t)(p->key_size + p->value_size + CACHE_ENTRY_OVERHEAD);
+    }
+  }
+  sqlite3_stmt *touch = c->st[ST_TOUCH];
+  for (size_t i = 0; i < c->ntouched; i++) {
+    sqlite3_bind_int64(touch, 1, c->touched[i]);
+    sqlite3_bind_int64(touch, 2, now_ms);
+    bool ok = sqlite3_step(touch) == SQLITE_DONE;
+    sqlite3_reset(touch);
+    if (!ok) return false;
+  }
+  return meta_add(c, "entries", added) && meta_add(c, "bytes", bytes) &&
+         meta_add(c, "hits", c->hits) && meta_add(c, "misses", c->misses) && evict(c);
+}
+
+static void drop_batch(parc_cache *c) {
+  for (size_t i = 0; i < c->npending; i++) parc__free(c->pending[i]);
+  c->npending = 0;
+  c->pending_bytes = 0;
+  if (c->slots) memset(c->slots, 0, c->nslots * sizeof *c->slots);
+  c->ntouched = 0;
+  c->hits = c->misses = 0;
+}
+
+int parc__cache_commit(parc_cache *c) {
+  c->last_commit = parc__now();
+  bool dirty = false;
+  for (parc__cache_scope *s = c->scopes; s; s = s->next) dirty |= s->index_dirty;
+  if (c->broken) {
+    drop_batch(c);
+    return PARC_OK;
+  }
+  if (!c->npending && !c->ntouched && !c->hits && !c->misses && !dirty) return PARC_OK;
+  parc__cache_end_read(c);
+  int rc = exec(c, "BEGIN IMMEDIATE");
+  if (rc != SQLITE_OK) {
+    /* Locked past the busy timeout: keep the batch for the next try,
+       unless it has grown too large to keep. */
+    if (c->pending_bytes > 4 * CACHE_PENDING_MAX) {
+      parc__cache_broken(c, "cannot lock the database for writing");
+      drop_batch(c);
+    }
+    return parc__error(PARC_ESYS, "parc cache: %s: cannot lock for writing: %s", c->file,
+                       sqlite3_errmsg(c->db));
+  }
+  if (!write_batch(c, parc__cache_now_ms()) || exec(c, "COMMIT") != SQLITE_OK) {
+    int status = parc__error(PARC_ESYS, "parc cache: %s: cannot write a batch: %s", c->file,
+                             sqlite3_errmsg(c->db));
+    parc__cache_broken(c, "cannot write a batch");
+    exec(c, "ROLLBACK");
+    drop_batch(c);
+    return status;
+  }
+  drop_batch(c);
+  return PARC_OK;
+}
+
+/* ---- clear and stats (lock held, batch committed) ------------------------ */
+
+int parc__cache_db_clear(parc_cache *c, const char *name) {
+  parc__cache_end_read(c);
+  if (exec(c, "BEGIN IMMEDIATE") != SQLITE_OK)
+    return parc__error(PARC_ESYS, "parc_cache_clear: %s: %s", c->file, sqlite3_errmsg(c->db));
+  bool ok;
+  if (name) {
+    sqlite3_stmt *st = NULL;
+    ok = sqlite3_prepare_v2(c->db,
+                            "DELETE FROM results WHERE scope IN "
+                            "(SELECT id FROM scopes WHERE name = ?1)", -1, &st, NULL) == SQLITE_OK;
+    if (ok) sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    ok = ok && sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    st = NULL;
+    ok = ok && sqlite3_prepare_v2(c->db, "DELETE FROM scopes WHERE name = ?1", -1, &st, NULL) ==
+                   SQLITE_OK;
+    if (ok) sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    ok = ok && sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    ok = ok && exec(c, "UPDATE meta SET v = (SELECT count(*) FROM results) WHERE k = 'entries';"
+                       "UPDATE meta SET v = (SELECT coalesce(sum(length(key) + length(value) + 32), 0)"
+                       " FROM results) WHERE k = 'bytes'") == SQLITE_OK;
+  } else {
+    ok = exec(c, "DELETE FROM results; DELETE FROM scopes; UPDATE meta SET v = 0") == SQLITE_OK;
+  }
+  if (!ok || exec(c, "COMMIT") != SQLITE_OK) {
+    int status = parc__error(PARC_ESYS, "parc_cache_clear: %s: %s", c->file, sqlite3_errmsg(c->db));
+    exec(c, "ROLLBACK");
+    return status;
+  }
+  /* Forget the rows this process knew: new results recreate them. */
+  for (parc__cache_scope *s = c->scopes; s; s = s->next)
+    if (!name || strcmp(s->name, name) == 0) s->id = 0;
+  /* Give the space back when everything went; fails harmlessly while
+     another process reads. */
+  if (!name) exec(c, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM");
+  return PARC_OK;
+}
+
+static uint64_t file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+int parc__cache_db_stats(parc_cache *c, parc_cache_info *info) {
+  memset(info, 0, sizeof *info);
+  if (!parc__cache_begin_read(c))
+    return parc__error(PARC_ESYS, "parc_cache_stats: %s: %s", c->file, sqlite3_errmsg(c->db));
+  info->entries = (uint64_t)meta_get(c, "entries");
+  info->bytes = (uint64_t)meta_get(c, "bytes");
+  info->hits = (uint64_t)meta_get(c, "hits");
+  info->misses = (uint64_t)meta_get(c, "misses");
+  int64_t scopes = 0;
+  query_int(c, "SELECT count(*) FROM scopes", &scopes);
+  info->functions = (uint64_t)scopes;
+  parc__cache_end_read(c);
+  char *wal = parc__format("%s-wal", c->file);
+  info->file_bytes = file_size(c->file) + (wal ? file_size(wal) : 0);
+  parc__free(wal);
+  return PARC_OK;
+}

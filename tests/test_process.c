@@ -1,0 +1,553 @@
+/* PARC_PROCESSES: fault injection, lifecycle and shared memory. The
+   behaviours every backend shares run in test_conformance (registered for
+   processes in process.cmake). */
+#include <dirent.h>
+#include <errno.h>
+#include <parc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "harness.h"
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static parc_pool *process_pool(int workers, double timeout, int retries, unsigned max_tasks) {
+  parc_config cfg;
+  parc_config_default(&cfg);
+  cfg.backend = PARC_PROCESSES;
+  cfg.workers = workers;
+  cfg.timeout = timeout;
+  cfg.retries = retries;
+  cfg.max_tasks_per_worker = max_tasks;
+  parc_pool *pool = NULL;
+  CHECK_OK(parc_pool_create(&pool, &cfg));
+  return pool;
+}
+
+/* ---- what is left behind ------------------------------------------------ */
+
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1; /* the directory's own descriptor */
+}
+
+static int count_dev_shm(void) {
+  DIR *d = opendir("/dev/shm");
+  if (!d) return 0;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* Processes whose parent is this one (the harness makes each test a fresh
+   process, so these are ours). */
+static int count_children(void) {
+  DIR *d = opendir("/proc");
+  int n = 0;
+  char path[300], line[256];
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    while (fgets(line, sizeof line, f)) {
+      int ppid;
+      if (sscanf(line, "PPid: %d", &ppid) == 1) {
+        n += ppid == getpid();
+        break;
+      }
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return n;
+}
+
+static bool alive(pid_t pid) {
+  char path[64], state = 0;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  int scanned = fscanf(f, "%*d (%*[^)]) %c", &state);
+  fclose(f);
+  return scanned == 1 && state != 'Z';
+}
+
+/* ---- tasks ---------------------------------------------------------------- */
+
+enum { N_FAULTS = 3000 };
+enum { SEGV_AT = 101, ABORT_AT = 702, EXIT_AT = 1303, KILL_AT = 1904, HANG_AT = 2505 };
+
+static int faulty(const void *in, void *out, parc_task *t) {
+  int x = *(const int *)in;
+  switch (x) {
+    case SEGV_AT:
+      /* Sanitizers catch SIGSEGV to print a report; the default action is
+         what a plain program gets. */
+      signal(SIGSEGV, SIG_DFL);
+      {
+        /* A real invalid access (UBSan would stop a NULL store first). */
+        volatile int *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        *page = 1;
+      }
+      break;
+    case ABORT_AT: abort();
+    case EXIT_AT: exit(3);
+    case KILL_AT: raise(SIGKILL); break;
+    case HANG_AT:
+      for (;;) sleep_ms(10);
+    default: break;
+  }
+  if (x % 500 == 7) return parc_fail(t, "x=%d refused", x);
+  *(int *)out = 2 * x;
+  return 0;
+}
+
+static void check_faults(parc_pool *pool, size_t batch) {
+  static int in[N_FAULTS], out[N_FAULTS], status[N_FAULTS];
+  for (int i = 0; i < N_FAULTS; i++) in[i] = i, out[i] = -1;
+  parc_group *g;
+  parc_options opt = {.batch = batch};
+  CHECK_OK(parc_group_create(&g, pool, &opt));
+  CHECK_OK(parc_group_map(g, faulty, in, sizeof in[0], out, sizeof out[0], N_FAULTS));
+  CHECK_INT(PARC_ETASK, parc_group_wait(g, 60)); /* the lowest failing index is 7 */
+  for (int i = 0; i < N_FAULTS; i++) status[i] = parc_group_status(g, (size_t)i);
+  CHECK_INT(PARC_ECRASH, status[SEGV_AT]);
+  CHECK_STR("killed by signal 11 (Segmentation fault)", parc_group_message(g, SEGV_AT));
+  CHECK_INT(PARC_ECRASH, status[ABORT_AT]);
+  CHECK_STR("killed by signal 6 (Aborted)", parc_group_message(g, ABORT_AT));
+  CHECK_INT(PARC_ECRASH, status[EXIT_AT]);
+  CHECK_STR("exited with status 3", parc_group_message(g, EXIT_AT));
+  CHECK_INT(PARC_ECRASH, status[KILL_AT]);
+  CHECK_STR("killed by signal 9 (Killed)", parc_group_message(g, KILL_AT));
+  CHECK_INT(PARC_ETIMEDOUT, status[HANG_AT]);
+  CHECK_STR("timed out after 0.3 s", parc_group_message(g, HANG_AT));
+  size_t failed = 5;
+  for (int i = 0; i < N_FAULTS; i++) {
+    if (i == SEGV_AT || i == ABORT_AT || i == EXIT_AT || i == KILL_AT || i == HANG_AT) continue;
+    if (i % 500 == 7) {
+      failed++;
+      CHECK_INT(PARC_ETASK, status[i]);
+      char expected[64];
+      snprintf(expected, sizeof expected, "x=%d refused", i);
+      CHECK_STR(expected, parc_group_message(g, (size_t)i));
+      continue;
+    }
+    if (status[i] != PARC_OK || out[i] != 2 * i)
+      FAIL_AT("task %d: status %d, out %d (expected 0, %d)", i, status[i], out[i], 2 * i);
+  }
+  CHECK_SIZE(failed, parc_group_failed(g));
+  parc_group_destroy(g);
+}
+
+static int twice(const void *in, void *out, parc_task *t) {
+  (void)t;
+  *(int *)out = 2 * *(const int *)in;
+  return 0;
+}
+
+static void check_clean_map(parc_pool *pool) {
+  enum { N = 20000 };
+  static int in[N], out[N];
+  for (int i = 0; i < N; i++) in[i] = i, out[i] = -1;
+  CHECK_OK(parc_map(pool, twice, in, sizeof in[0], out, sizeof out[0], N, NULL, NULL));
+  for (int i = 0; i < N; i++)
+    if (out[i] != 2 * i) FAIL_AT("out[%d] = %d", i, out[i]);
+}
+
+TEST(every_kind_of_death_costs_one_task_and_the_pool_goes_on) {
+  parc_pool *pool = process_pool(2, 0.3, 0, 0);
+  check_faults(pool, 0);
+  check_clean_map(pool);
+  check_faults(pool, 64);
+  check_clean_map(pool);
+  parc_pool_destroy(pool);
+}
+
+/* ---- retries ---------------------------------------------------------------- */
+
+static _Atomic int *attempts;   /* parc_shared_alloc: counted across workers */
+
+static int crash_early(const void *in, void *out, parc_task *t) {
+  (void)t;
+  int x = *(const int *)in;
+  int attempt = atomic_fetch_add(&attempts[x], 1);
+  if (x % 50 == 0 && attempt < 2) raise(SIGKILL);          /* heals on the third try */
+  if (x == 777) {                                           /* never heals */
+    signal(SIGSEGV, SIG_DFL); /* not a sanitizer's slow report: the plain death */
+    raise(SIGSEGV);
+  }
+  if (x == 778 && attempt == 0) for (;;) sleep_ms(10);     /* times out once */
+  *(int *)out = x + 1;
+  return 0;
+}
+
+TEST(retries_heal_crashes_and_give_up_after_retries_plus_one) {
+  enum { N = 2000 };
+  attempts = parc_shared_alloc(N * sizeof *attempts);
+  CHECK(attempts != NULL);
+  parc_pool *pool = process_pool(2, 0.25, 2, 0);
+  static int in[N], out[N], status[N];
+  for (int i = 0; i < N; i++) in[i] = i;
+  CHECK_INT(PARC_ECRASH, parc_map(pool, crash_early, in, sizeof in[0], out, sizeof out[0], N,
+                                  NULL, status));
+  for (int i = 0; i < N; i++) {
+    int expected_attempts = i == 777 ? 3 : i % 50 == 0 ? 3 : i == 778 ? 2 : 1;
+    if (atomic_load(&attempts[i]) != expected_attempts)
+      FAIL_AT("task %d ran %d times, expected %d", i, atomic_load(&attempts[i]), expected_attempts);
+    if (i == 777) {
+      CHECK_INT(PARC_ECRASH, status[i]);
+      continue;
+    }
+    if (status[i] != PARC_OK || out[i] != i + 1)
+      FAIL_AT("task %d: status %d, out %d", i, status[i], out[i]);
+  }
+  parc_pool_destroy(pool);
+  parc_shared_free((void *)attempts);
+}
+
+/* ---- recycling and worker_init ---------------------------------------------- */
+
+static _Atomic int *init_count;
+static pid_t *init_pids;        /* shared: every worker that ran worker_init */
+static int initialised;         /* per worker process */
+
+static void init_worker(void *arg) {
+  CHECK(arg == (void *)&init_count);
+  initialised++;
+  int k = atomic_fetch_add(init_count, 1);
+  if (k < 4096) init_pids[k] = getpid();
+}
+
+static int report_pid(const void *in, void *out, parc_task *t) {
+  (void)in;
+  (void)t;
+  if (initialised != 1) return parc_fail(t, "worker_init ran %d times here", initialised);
+  *(pid_t *)out = getpid();
+  return 0;
+}
+
+TEST(recycling_caps_tasks_per_worker_and_each_new_worker_runs_init) {
+  init_count = parc_shared_alloc(sizeof *init_count);
+  init_pids = parc_shared_alloc(4096 * sizeof *init_pids);
+  parc_config cfg;
+  parc_config_default(&cfg);
+  cfg.backend = PARC_PROCESSES;
+  cfg.workers = 2;
+  cfg.max_tasks_per_worker = 7;
+  cfg.worker_init = init_worker;
+  cfg.worker_init_arg = &init_count;
+  parc_pool *pool;
+  CHECK_OK(parc_pool_create(&pool, &cfg));
+  enum { N = 300 };
+  static pid_t pids[N];
+  for (size_t batch = 0; batch <= 5; batch += 5) {
+    parc_options opt = {.batch = batch};
+    parc_group *g;
+    CHECK_OK(parc_group_create(&g, pool, &opt));
+    CHECK_OK(parc_group_map(g, report_pid, NULL, 0, pids, sizeof pids[0], N));
+    if (parc_group_wait(g, 30) != PARC_OK) {
+      for (int i = 0; i < N; i++)
+        if (parc_group_status(g, (size_t)i) != PARC_OK)
+          FAIL_AT("batch %zu, task %d: %d %s", batch, i, parc_group_status(g, (size_t)i),
+                  parc_group_message(g, (size_t)i));
+    }
+    parc_group_destroy(g);
+    for (int i = 0; i < N; i++) {
+      int same = 0;
+      for (int j = 0; j < N; j++) same += pids[j] == pids[i];
+      if (same > 7) FAIL_AT("pid %d ran %d tasks, max_tasks_per_worker is 7", (int)pids[i], same);
+      int inits = 0;
+      for (int j = 0; j < atomic_load(init_count) && j < 4096; j++) inits += init_pids[j] == pids[i];
+      if (inits != 1) FAIL_AT("pid %d ran worker_init %d times", (int)pids[i], inits);
+    }
+  }
+  CHECK(atomic_load(init_count) >= 2 * N / 7);
+  parc_pool_destroy(pool);
+}
+
+/* ---- shared memory ------------------------------------------------------------ */
+
+typedef struct span {
+  double *data;
+  size_t first, count;
+} span;
+
+static int fill_span(const void *in, void *out, parc_task *t) {
+  (void)out;
+  const span *s = in;
+  for (size_t i = s->first; i < s->first + s->count; i++) {
+    if (s->data[i] != 0) return parc_fail(t, "data[%zu] = %g, not zero-filled", i, s->data[i]);
+    s->data[i] = (double)i * 0.5;
+  }
+  return 0;
+}
+
+static void fill_and_check(parc_pool *pool, double *data, size_t n) {
+  enum { PARTS = 64 };
+  span spans[PARTS];
+  for (size_t p = 0; p < PARTS; p++) spans[p] = (span){data, p * n / PARTS, n / PARTS};
+  CHECK_OK(parc_map(pool, fill_span, spans, sizeof spans[0], NULL, 0, PARTS, NULL, NULL));
+  for (size_t i = 0; i < n; i++)
+    if (data[i] != (double)i * 0.5) FAIL_AT("data[%zu] = %g", i, data[i]);
+}
+
+TEST(shared_memory_made_before_or_after_the_pool_is_seen_by_workers) {
+  const size_t n = 1 << 20;
+  double *before = parc_shared_alloc(n * sizeof *before);
+  CHECK(before != NULL);
+  parc_pool *pool = process_pool(2, 0, 0, 0);
+  double *after = parc_shared_alloc(n * sizeof *after);
+  CHECK(after != NULL);
+  for (size_t i = 0; i < n; i += 4096) CHECK(before[i] == 0 && after[i] == 0);
+  fill_and_check(pool, before, n);
+  fill_and_check(pool, after, n);
+  /* Freed memory comes back zero-filled. */
+  parc_shared_free(after);
+  double *again = parc_shared_alloc(n * sizeof *again);
+  CHECK(again != NULL);
+  fill_and_check(pool, again, n);
+  parc_shared_free(again);
+  parc_shared_free(before);
+  parc_shared_free(NULL);
+  parc_pool_destroy(pool);
+}
+
+static int alloc_in_worker(const void *in, void *out, parc_task *t) {
+  (void)in;
+  (void)t;
+  *(int *)out = parc_shared_alloc(16) == NULL;
+  return 0;
+}
+
+TEST(shared_alloc_inside_a_worker_is_refused) {
+  parc_pool *pool = process_pool(1, 0, 0, 0);
+  int refused = 0;
+  CHECK_OK(parc_map(pool, alloc_in_worker, NULL, 0, &refused, sizeof refused, 1, NULL, NULL));
+  CHECK_INT(1, refused);
+  parc_pool_destroy(pool);
+}
+
+/* Records in shared memory are read and written in place. */
+TEST(map_over_shared_arrays) {
+  enum { N = 100000 };
+  int *in = parc_shared_alloc(N * sizeof *in), *out = parc_shared_alloc(N * sizeof *out);
+  for (int i = 0; i < N; i++) in[i] = i;
+  parc_pool *pool = process_pool(2, 0, 0, 0);
+  CHECK_OK(parc_map(pool, twice, in, sizeof *in, out, sizeof *out, N, NULL, NULL));
+  for (int i = 0; i < N; i++)
+    if (out[i] != 2 * i) FAIL_AT("out[%d] = %d", i, out[i]);
+  parc_pool_destroy(pool);
+  parc_shared_free(in);
+  parc_shared_free(out);
+}
+
+/* ---- fork safety --------------------------------------------------------------- */
+
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool busy_stop;
+
+static void *busy(void *arg) {
+  (void)arg;
+  while (!atomic_load(&busy_stop)) {
+    pthread_mutex_lock(&busy_lock);
+    for (int i = 0; i < 64; i++) free(malloc((size_t)(16 + i * 64)));
+    pthread_mutex_unlock(&busy_lock);
+  }
+  return NULL;
+}
+
+static int allocate_and_maybe_crash(const void *in, void *out, parc_task *t) {
+  (void)t;
+  int x = *(const int *)in;
+  char *p = malloc(1000);
+  snprintf(p, 1000, "task %d", x);
+  if (x % 97 == 3) raise(SIGKILL); /* each crash forks a replacement */
+  *(int *)out = (int)strlen(p);
+  free(p);
+  return 0;
+}
+
+TEST_WITH_LIMIT(replacements_are_forked_safely_beside_a_busy_locking_thread, 60) {
+  pthread_t threads[2];
+  for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, busy, NULL);
+  sleep_ms(20);
+  parc_pool *pool = process_pool(2, 0, 0, 0);
+  enum { N = 1000 };
+  static int in[N], out[N], status[N];
+  for (int i = 0; i < N; i++) in[i] = i;
+  parc_options opt = {.batch = 1};
+  for (int round = 0; round < 3; round++) {
+    CHECK_INT(PARC_ECRASH,
+              parc_map(pool, allocate_and_maybe_crash, in, sizeof in[0], out, sizeof out[0], N,
+                       &opt, status));
+    for (int i = 0; i < N; i++) {
+      char expected[32];
+      int len = snprintf(expected, sizeof expected, "task %d", i);
+      CHECK_INT(i % 97 == 3 ? PARC_ECRASH : PARC_OK, status[i]);
+      if (i % 97 != 3) CHECK_INT(len, out[i]);
+    }
+  }
+  atomic_store(&busy_stop, true);
+  for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+  parc_pool_destroy(pool);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------- */
+
+static _Atomic int *started;
+
+static int hang(const void *in, void *out, parc_task *t) {
+  (void)in;
+  (void)out;
+  (void)t;
+  atomic_fetch_add(started, 1);
+  for (;;) sleep_ms(10);
+  return 0;
+}
+
+TEST_WITH_LIMIT(destroy_kills_a_hung_task_and_leaves_nothing_behind, 30) {
+  started = parc_shared_alloc(sizeof *started);
+  int fds = count_fds(), shm = count_dev_shm();
+  CHECK_INT(0, count_children());
+  parc_pool *pool = process_pool(2, 0, 0, 0);
+  CHECK(count_children() >= 1);
+  check_clean_map(pool);
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_submit(g, hang, NULL, 0, NULL, 0, NULL));
+  while (atomic_load(started) == 0) sleep_ms(1);
+  double t0 = now();
+  parc_pool_destroy(pool); /* the group is left alive: it can no longer be destroyed */
+  double took = now() - t0;
+  if (took > 5) FAIL_AT("parc_pool_destroy took %.2f s with a hung task", took);
+  CHECK_INT(PARC_ECRASH, parc_group_status(g, 0));
+  CHECK_STR("stopped by parc_pool_destroy", parc_group_message(g, 0));
+  CHECK_INT(0, count_children());
+  CHECK_INT(fds, count_fds());
+  CHECK_INT(shm, count_dev_shm());
+  CHECK_INT(-1, waitpid(-1, NULL, WNOHANG));
+  CHECK_INT(ECHILD, errno);
+}
+
+TEST(many_pools_leave_no_descriptors_or_processes) {
+  int fds = count_fds();
+  for (int i = 0; i < 5; i++) {
+    parc_pool *a = process_pool(2, 0, 0, 0), *b = process_pool(1, 0.5, 1, 300);
+    check_clean_map(a);
+    check_clean_map(b);
+    parc_pool_destroy(a);
+    parc_pool_destroy(b);
+  }
+  CHECK_INT(fds, count_fds());
+  CHECK_INT(0, count_children());
+}
+
+/* The caller dies (SIGKILL, or SIGINT's default action) with workers busy:
+   they must all go. This test process adopts orphans (subreaper), so it sees
+   and reaps whatever the dead caller leaves. */
+static pid_t *worker_pids;
+
+static int record_and_hang(const void *in, void *out, parc_task *t) {
+  (void)in;
+  (void)out;
+  worker_pids[parc_task_index(t)] = getpid();
+  for (;;) sleep_ms(10);
+  return 0;
+}
+
+static void caller_dies_by(int sig) {
+  CHECK_INT(0, prctl(PR_SET_CHILD_SUBREAPER, 1));
+  worker_pids = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  pid_t caller = fork();
+  if (caller == 0) {
+    parc_pool *pool = process_pool(2, 0, 0, 0);
+    parc_group *g;
+    parc_group_create(&g, pool, NULL);
+    int x[2] = {0, 1};
+    parc_options one = {.batch = 1};
+    (void)one;
+    parc_group_map(g, record_and_hang, x, sizeof x[0], NULL, 0, 2);
+    parc_group_wait(g, -1);
+    _exit(0);
+  }
+  while (!worker_pids[0] || !worker_pids[1]) sleep_ms(1);
+  kill(caller, sig);
+  int status;
+  CHECK_INT(caller, waitpid(caller, &status, 0));
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == sig);
+  /* The server and workers were orphaned to us; they must exit by themselves. */
+  double deadline = now() + 10;
+  while (count_children() > 0 && now() < deadline) {
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+    sleep_ms(5);
+  }
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  }
+  CHECK_INT(0, count_children());
+  CHECK(!alive(worker_pids[0]));
+  CHECK(!alive(worker_pids[1]));
+}
+
+TEST_WITH_LIMIT(workers_die_when_the_caller_is_killed, 30) { caller_dies_by(SIGKILL); }
+
+TEST_WITH_LIMIT(sigint_in_the_caller_leaves_no_workers, 30) { caller_dies_by(SIGINT); }
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+static int read_env(const void *in, void *out, parc_task *t) {
+  (void)in;
+  (void)t;
+  const char *v = getenv("OMP_NUM_THREADS");
+  *(int *)out = v ? atoi(v) : -1;
+  return 0;
+}
+
+TEST(workers_get_a_thread_count_unless_the_user_set_one) {
+  unsetenv("OMP_NUM_THREADS");
+  int cpus = parc_cpu_count();
+  int workers = cpus > 1 ? 2 : 1;
+  parc_pool *pool = process_pool(workers, 0, 0, 0);
+  int v = 0;
+  CHECK_OK(parc_map(pool, read_env, NULL, 0, &v, sizeof v, 1, NULL, NULL));
+  CHECK_INT(cpus / workers > 1 ? cpus / workers : 1, v);
+  parc_pool_destroy(pool);
+  setenv("OMP_NUM_THREADS", "5", 1);
+  pool = process_pool(workers, 0, 0, 0);
+  CHECK_OK(parc_map(pool, read_env, NULL, 0, &v, sizeof v, 1, NULL, NULL));
+  CHECK_INT(5, v);
+  parc_pool_destroy(pool);
+}
+
+TEST(exec_start_is_not_available_yet) {
+  parc_config cfg;
+  parc_config_default(&cfg);
+  cfg.backend = PARC_PROCESSES;
+  cfg.start = PARC_START_EXEC;
+  parc_pool *pool = (parc_pool *)&cfg;
+  CHECK_ERROR(PARC_EINVAL, "not available", parc_pool_create(&pool, &cfg));
+  CHECK(pool == NULL);
+  cfg.start = 42;
+  CHECK_ERROR(PARC_EINVAL, "start", parc_pool_create(&pool, &cfg));
+  CHECK_INT(0, count_children());
+}
+
+int main(int argc, char **argv) { return harness_main(argc, argv); }
