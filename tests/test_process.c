@@ -103,9 +103,10 @@ static int faulty(const void *in, void *out, parc_task *t) {
          what a plain program gets. */
       signal(SIGSEGV, SIG_DFL);
       {
-        /* A real invalid access (UBSan would stop a NULL store first). */
+        /* A real invalid access: a page with no access rights. */
         volatile int *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        *page = 1;
+        if (page != MAP_FAILED && page != NULL) *page = 1;
+        raise(SIGSEGV);   /* should the store not fault */
       }
       break;
     case ABORT_AT: abort();
