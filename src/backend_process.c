@@ -336,6 +336,8 @@ static void record(parc__job *job, proxy *p, size_t k, const round *r) {
       memcpy(out, r->out + i * job->out_size, job->out_size);
     char *message = NULL;
     if (status != PARC_OK) message = parc__format("%s", p->slot->message);
+    /* The child's parc_task is not sent back: assume it used its index. */
+    if (status == PARC_OK && job->cache_scope) parc__cache_store(job, k + i, true);
     parc__task_finish(job, k + i, status, message);
   }
 }
@@ -381,7 +383,13 @@ static void run_chunk(parc__worker *w, const parc__chunk *c) {
       }
       continue;
     }
-    size_t n = round_size(b, p, job, end - k);
+    /* Cache: a hit is finished here and never shipped; with a cache, a
+       round is one task so that each is looked up first. */
+    if (job->cache_scope && parc__cache_fetch(job, k)) {
+      parc__task_finish(job, k++, PARC_OK, NULL);
+      continue;
+    }
+    size_t n = job->cache_scope ? 1 : round_size(b, p, job, end - k);
     round r;
     run_round(b, p, job, k, n, w->id, &r);
     if (r.kind == ROUND_NOMEM) {

@@ -42,3 +42,6 @@ add_test(NAME contract_check COMMAND contract_check)
 # Installing works: pkg-config and find_package(parc) both build a consumer.
 add_test(NAME install_consumer COMMAND ${PROJECT_SOURCE_DIR}/tests/install/run.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(install_consumer PROPERTIES LABELS "no-asan" TIMEOUT 300)
+
+# The cache on the process backend (cache.c's own suite covers the rest).
+parc_test(test_cache_process threads)

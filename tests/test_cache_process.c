@@ -1,0 +1,77 @@
+/* The cache on the process backend: a hit is never shipped to a worker,
+   a miss computed in a worker is stored, and both give the same bytes as
+   threads. Executions are counted in parc_shared_alloc memory, which every
+   forked worker shares. */
+#include <parc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+static _Atomic int *executions;
+
+static int cube(const void *in, void *out, parc_task *t) {
+  (void)t;
+  atomic_fetch_add(executions, 1);
+  double x = *(const double *)in;
+  *(double *)out = x * x * x;
+  return x == 13 ? parc_fail(t, "thirteen") : 0;
+}
+
+static parc_pool *pool_of(parc_backend backend) {
+  parc_config cfg;
+  parc_config_default(&cfg);
+  cfg.backend = backend;
+  cfg.workers = 2;
+  parc_pool *pool;
+  CHECK_OK(parc_pool_create(&pool, &cfg));
+  return pool;
+}
+
+TEST(process_pool_hits_are_not_shipped_and_misses_are_stored) {
+  char dir[] = "/tmp/parc-cache-process-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  executions = parc_shared_alloc(sizeof *executions);
+  CHECK(executions != NULL);
+  parc_cache *cache;
+  CHECK_OK(parc_cache_open(&cache, dir, NULL));
+  enum { N = 200 };
+  double in[N], first[N], second[N];
+  int status[N];
+  for (int i = 0; i < N; i++) in[i] = i;
+  parc_options opt = {.cache = cache, .cache_name = "cube", .cache_version = "1"};
+
+  parc_pool *processes = pool_of(PARC_PROCESSES);
+  CHECK_INT(PARC_ETASK, parc_map(processes, cube, in, sizeof in[0], first, sizeof first[0], N, &opt, status));
+  CHECK_INT(N, atomic_load(executions));
+  CHECK_INT(PARC_ETASK, status[13]);
+  atomic_store(executions, 0);
+  /* Second run: every success is a hit; only the failure runs again. */
+  CHECK_INT(PARC_ETASK, parc_map(processes, cube, in, sizeof in[0], second, sizeof second[0], N, &opt, status));
+  CHECK_INT(1, atomic_load(executions));
+  for (int i = 0; i < N; i++) {
+    if (i == 13) continue;
+    CHECK_INT(PARC_OK, status[i]);
+    CHECK(second[i] == first[i] && first[i] == (double)i * i * i);
+  }
+  parc_pool_destroy(processes);
+
+  /* Threads read what the process workers stored. */
+  atomic_store(executions, 0);
+  parc_pool *threads = pool_of(PARC_THREADS);
+  for (int i = 0; i < N; i++) second[i] = -1;
+  CHECK_INT(PARC_ETASK, parc_map(threads, cube, in, sizeof in[0], second, sizeof second[0], N, &opt, status));
+  CHECK_INT(1, atomic_load(executions));
+  CHECK(memcmp(first, second, sizeof first) == 0 || second[13] != first[13]);
+  for (int i = 0; i < N; i++)
+    if (i != 13) CHECK(second[i] == first[i]);
+  parc_pool_destroy(threads);
+
+  parc_cache_close(cache);
+  parc_shared_free((void *)executions);
+  char command[128];
+  snprintf(command, sizeof command, "rm -rf %s", dir);
+  CHECK_INT(0, system(command));
+}
+
+int main(int argc, char **argv) { return harness_main(argc, argv); }
