@@ -38,6 +38,8 @@ section "submit() and as_completed() (examples/as_completed.c)"
 run as_completed
 section "Error handling (examples/error_handling.c)"
 run error_handling
+section "Crash isolation: what processes buy (examples/crash_isolation.c)"
+run crash_isolation
 section "Batch processing: fitting 100 experiments (examples/batch_fitting.c)"
 run batch_fitting
 section "Backends and BLAS: SVD batch (examples/svd_batch.c)"

@@ -12,3 +12,15 @@ if(PARC_EXAMPLES_BUILT)
     set_tests_properties(example_${name} PROPERTIES LABELS "example" TIMEOUT 120)
   endforeach()
 endif()
+
+# The README's crash example: every kind of death named, the pool goes on.
+if(TARGET crash_isolation)
+  add_test(NAME example_crash_isolation COMMAND ${PROJECT_SOURCE_DIR}/tests/check_output.sh
+    $<TARGET_FILE:crash_isolation>
+    "task  2: 4" "task  3: killed by signal 11 (Segmentation fault)"
+    "task  5: killed by signal 6 (Aborted)" "task  7: exited with status 2"
+    "task  9: timed out after 0.5 s" "task 11: x=11 is out of range" "task 10: 100"
+    "next map on the same pool: PARC_OK: success, 2*2 = 4")
+  set_tests_properties(example_crash_isolation PROPERTIES LABELS "example" TIMEOUT 120
+    ENVIRONMENT "ASAN_OPTIONS=handle_segv=0:handle_abort=0;UBSAN_OPTIONS=handle_segv=0:handle_abort=0")
+endif()
