@@ -46,7 +46,7 @@ test-tsan:
 
 test-valgrind: test-plain
 	valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-	  --trace-children=yes build/test_core
+	  --trace-children=yes build/test_conformance
 
 contract:
 	cc -std=c11 -Wall -Wextra -Werror -fsyntax-only -Iinclude tests/contract.c
