@@ -68,9 +68,9 @@ int main(void) {
   printf("Chunking: %d reaction solves (each a few microseconds)\n", N_K);
   chunking(PARC_THREADS, "Threads");
   chunking(PARC_PROCESSES, "Processes");
-  printf("(On threads a dispatch is a few atomic operations, so even batch = 1 is cheap;\n"
-         " on processes each dispatch is a round trip, and batches pay. Automatic batching\n"
-         " sizes claims to ~50 us of work, so it needs no tuning on either.)\n");
+  printf("(A dispatch costs a few atomic operations on threads and a round trip to a worker\n"
+         " on processes, so batches pay most on processes. Automatic batching sizes each\n"
+         " claim to about 50 us of work, so it needs no tuning on either.)\n");
 
   printf("\nRandom seeds: %d tasks x %d normals, seed 42\n", N_RUNS, N_DRAWS);
   double one[N_RUNS], many[N_RUNS];

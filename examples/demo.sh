@@ -44,11 +44,10 @@ section "Batch processing: fitting 100 experiments (examples/batch_fitting.c)"
 run batch_fitting
 section "Backends and BLAS: SVD batch (examples/svd_batch.c)"
 run svd_batch
-for p in "$bin"/cache_*; do
-  [ -x "$p" ] || continue
-  section "Caching results (examples/$(basename "$p").c)"
-  run "$(basename "$p")"
-done
+section "Caching results with joblib.Memory: parc_cache_call (examples/cache_simulation.c)"
+run cache_simulation
+section "Caching a sweep: killed with SIGKILL, resumed (examples/cache_resume.c)"
+run cache_resume
 if [ -x "$bin/graph_sweep" ]; then
   section "Task graphs: dask.delayed (examples/graph_sweep.c)"
   run graph_sweep

@@ -479,10 +479,16 @@ typedef struct parc_cache_info {
                   errno's text); the database stays locked by another process
                   beyond the 30 s busy timeout.
      PARC_ENOMEM
-   Memory: each handle caches up to 256 MiB of the file (SQLite's page
-   cache, filled as pages are read), plus the results of the batch not yet
-   committed. Threads: one handle serves any number of threads (one mutex);
-   do not use it in a child forked while it was open.
+   Memory: the handle's writing connection caches up to 256 MiB of the file
+   (SQLite's page cache, filled as pages are read); lookups read the file
+   through a memory map shared with the operating system's page cache, on
+   up to 16 reading connections (one per thread looking up at that moment,
+   up to 16 MiB of cache each); plus the results of the batch not yet
+   committed. Threads: one handle serves any number of threads, and their
+   hits do not wait for each other; do not use it in a child forked while
+   it was open.
+   Files written by an older parc whose layout differs (schema 1) are
+   treated as damaged (below): renamed and rebuilt empty.
    A parc cache that fails its checks (truncated, damaged pages) is never
    trusted: it is renamed to parc-cache.sqlite.damaged (replacing an older
    one) and a fresh, empty cache is created in its place.

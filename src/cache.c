@@ -8,15 +8,15 @@
  * key for every result of the scope, so a task's lookup hashes only its own
  * bytes: input, dependency outputs, and seed and index for functions that
  * use them. The first 64 bits of that hash are the row id (SQLite's
- * fastest lookup), the next 64 are stored beside it (mixed with a hash of
- * the output, so a damaged output is noticed), and the key bytes are
+ * fastest lookup), the next 64 are stored beside it (mixed with a checksum
+ * of the output, so a damaged output is noticed), and the key bytes are
  * stored and compared in full: a collision can only cost a miss.
  *
- * Hits read the database directly (inside one read transaction, renewed
- * at each batch); misses that succeed wait in `pending`, indexed by hash
- * so a lookup sees them before they are committed. cache_db.c writes the
- * batches; the committer thread below makes sure one is written at least
- * every CACHE_BATCH_SECONDS even when no task comes along to do it.
+ * This file holds scopes, the committer thread and the public API;
+ * cache_run.c looks tasks up and queues their results, cache_db.c owns
+ * the SQLite file. The committer thread makes sure a batch is written at
+ * least every CACHE_BATCH_SECONDS even when no task comes along to do it,
+ * and lets idle readers' snapshots go.
  */
 #include "cache_db.h"
 
@@ -50,110 +50,6 @@ static void hash_bytes(const uint8_t key[16], const void *data, size_t n, uint8_
 
 static void put64(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static int64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return (int64_t)v;
-}
-
-/* ---- keys ---------------------------------------------------------------- */
-/* A task's key bytes: the input, each dependency's output, then a trailer:
-   [each dependency's size, their count] if any, [seed, index] if keyed by
-   index, and one mode byte saying which. Hashing, storing and comparing
-   all walk the same pieces, so they cannot disagree. */
-
-typedef struct key_parts {
-  const void *in;
-  size_t in_size;
-  const parc__dep *deps;
-  size_t ndeps;
-  bool by_index;
-  uint64_t seed, index;
-} key_parts;
-
-typedef void (*piece_fn)(void *arg, const void *data, size_t n);
-
-static void walk_key(const key_parts *k, piece_fn fn, void *arg) {
-  if (k->in_size) fn(arg, k->in, k->in_size);
-  for (size_t i = 0; i < k->ndeps; i++)
-    if (k->deps[i].size) fn(arg, k->deps[i].data, k->deps[i].size);
-  uint8_t word[8];
-  for (size_t i = 0; i < k->ndeps; i++) {
-    put64(word, k->deps[i].size);
-    fn(arg, word, 8);
-  }
-  if (k->ndeps) {
-    put64(word, k->ndeps);
-    fn(arg, word, 8);
-  }
-  if (k->by_index) {
-    put64(word, k->seed);
-    fn(arg, word, 8);
-    put64(word, k->index);
-    fn(arg, word, 8);
-  }
-  uint8_t mode = (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));
-  fn(arg, &mode, 1);
-}
-
-static void piece_hash(void *arg, const void *data, size_t n) {
-  parc__siphash_update(arg, data, n);
-}
-
-static void piece_size(void *arg, const void *data, size_t n) {
-  (void)data;
-  *(size_t *)arg += n;
-}
-
-static void piece_copy(void *arg, const void *data, size_t n) {
-  unsigned char **dst = arg;
-  memcpy(*dst, data, n);
-  *dst += n;
-}
-
-typedef struct compare_state {
-  const unsigned char *p;
-  size_t left;
-  bool equal;
-} compare_state;
-
-static void piece_compare(void *arg, const void *data, size_t n) {
-  compare_state *s = arg;
-  if (!s->equal) return;
-  if (n > s->left || memcmp(s->p, data, n) != 0) {
-    s->equal = false;
-    return;
-  }
-  s->p += n;
-  s->left -= n;
-}
-
-static bool key_equal(const key_parts *k, const void *stored, size_t size) {
-  compare_state s = {stored, size, true};
-  walk_key(k, piece_compare, &s);
-  return s.equal && s.left == 0;
-}
-
-static void key_hash(const parc__cache_scope *scope, const key_parts *k, int64_t *h1,
-                     int64_t *h2) {
-  parc__siphash s;
-  uint8_t out[16];
-  parc__siphash_init(&s, scope->key);
-  walk_key(k, piece_hash, &s);
-  parc__siphash_final(&s, out);
-  *h1 = get64(out);
-  *h2 = get64(out + 8);
-}
-
-/* What is stored beside the key: the second half of the key's hash XOR a
-   hash of the output. SQLite checks pages' structure, not the bytes of a
-   blob, so this is what catches a flipped bit inside a stored output. */
-int64_t parc__cache_check(const parc__cache_scope *s, int64_t h2, const void *value, size_t n) {
-  uint8_t out[16];
-  hash_bytes(s->key, n ? value : "", n, out);
-  return h2 ^ get64(out);
 }
 
 /* ---- scopes -------------------------------------------------------------- */
@@ -295,179 +191,6 @@ int parc__cache_scope_of(parc__cache_binding *b, parc_fn fn, parc__cache_scope *
   return PARC_OK;
 }
 
-/* ---- lookups and stores (lock held) --------------------------------------- */
-
-static void maybe_commit(parc_cache *c, double now) {
-  if (now - c->last_commit >= CACHE_BATCH_SECONDS || c->pending_bytes > CACHE_PENDING_MAX)
-    parc__cache_commit(c);
-}
-
-static cache_pending *pending_find(const parc_cache *c, int64_t h1) {
-  if (!c->nslots) return NULL;
-  size_t mask = c->nslots - 1;
-  for (size_t i = (size_t)h1 & mask;; i = (i + 1) & mask) {
-    size_t slot = c->slots[i];
-    if (!slot) return NULL;
-    if (c->pending[slot - 1]->h1 == h1) return c->pending[slot - 1];
-  }
-}
-
-static void slot_insert(parc_cache *c, size_t index) {
-  size_t mask = c->nslots - 1;
-  size_t i = (size_t)c->pending[index]->h1 & mask;
-  while (c->slots[i]) i = (i + 1) & mask;
-  c->slots[i] = index + 1;
-}
-
-static bool pending_add(parc_cache *c, cache_pending *p) {
-  if (c->npending == c->pending_capacity) {
-    size_t capacity = c->pending_capacity ? c->pending_capacity * 2 : 256;
-    cache_pending **grown = parc__realloc(c->pending, capacity * sizeof *grown);
-    if (!grown) return false;
-    c->pending = grown;
-    c->pending_capacity = capacity;
-  }
-  if (2 * (c->npending + 1) > c->nslots) {
-    size_t nslots = c->nslots ? c->nslots * 2 : 512;
-    size_t *slots = parc__calloc(nslots, sizeof *slots);
-    if (!slots) return false;
-    parc__free(c->slots);
-    c->slots = slots;
-    c->nslots = nslots;
-    for (size_t i = 0; i < c->npending; i++) slot_insert(c, i);
-  }
-  c->pending[c->npending] = p;
-  slot_insert(c, c->npending++);
-  c->pending_bytes += p->key_size + p->value_size + sizeof *p;
-  return true;
-}
-
-static void touch(parc_cache *c, int64_t id) {
-  if (c->ntouched == c->touched_capacity) {
-    size_t capacity = c->touched_capacity ? c->touched_capacity * 2 : 1024;
-    int64_t *grown = parc__realloc(c->touched, capacity * sizeof *grown);
-    if (!grown) return;   /* recency is advice; losing one is harmless */
-    c->touched = grown;
-    c->touched_capacity = capacity;
-  }
-  c->touched[c->ntouched++] = id;
-}
-
-/* Looks the row up in the database; true and output copied on a hit. */
-static bool db_get(parc_cache *c, parc__cache_scope *s, const key_parts *k, int64_t h1,
-                   int64_t h2, void *out, size_t out_size) {
-  if (!parc__cache_begin_read(c)) return false;
-  if (s->id == 0) {
-    /* Look for the scope once per snapshot: another process may add it. */
-    if (s->looked_epoch == c->epoch || !parc__cache_scope_lookup(c, s)) {
-      s->looked_epoch = c->epoch;
-      return false;
-    }
-  }
-  sqlite3_stmt *st = c->st[ST_GET];
-  sqlite3_bind_int64(st, 1, h1);
-  int rc = sqlite3_step(st);
-  bool hit = false;
-  if (rc == SQLITE_ROW) {
-    const void *key = sqlite3_column_blob(st, 2);
-    size_t key_size = (size_t)sqlite3_column_bytes(st, 2);
-    const void *value = sqlite3_column_blob(st, 3);
-    size_t value_size = (size_t)sqlite3_column_bytes(st, 3);
-    hit = sqlite3_column_int64(st, 1) == s->id && value_size == out_size &&
-          key_equal(k, key ? key : "", key_size) &&
-          sqlite3_column_int64(st, 0) == parc__cache_check(s, h2, value, value_size);
-    if (hit) {
-      if (out_size) memcpy(out, value, out_size);
-      if (sqlite3_column_int64(st, 4) < parc__cache_now_ms() - c->recency_ms) touch(c, h1);
-    }
-  } else if (rc != SQLITE_DONE && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
-    parc__cache_broken(c, "cannot read");
-  }
-  sqlite3_reset(st);
-  return hit;
-}
-
-static bool lookup(parc__cache_scope *s, const key_parts *k, void *out, size_t out_size) {
-  parc_cache *c = s->cache;
-  int64_t h1, h2;
-  key_hash(s, k, &h1, &h2);
-  pthread_mutex_lock(&c->lock);
-  double now = parc__now();
-  c->last_use = now;
-  bool hit = false;
-  if (!c->broken) {
-    maybe_commit(c, now);
-    cache_pending *p = pending_find(c, h1);
-    if (p && p->h2 == h2 && p->scope == s && p->value_size == out_size &&
-        key_equal(k, p->bytes, p->key_size)) {
-      if (out_size) memcpy(out, p->bytes + p->key_size, out_size);
-      hit = true;
-    } else if (!p) {
-      hit = db_get(c, s, k, h1, h2, out, out_size);
-    }
-  }
-  if (hit) c->hits++;
-  else c->misses++;
-  pthread_mutex_unlock(&c->lock);
-  return hit;
-}
-
-static void store(parc__cache_scope *s, const key_parts *k, const void *value, size_t value_size) {
-  parc_cache *c = s->cache;
-  size_t key_size = 0;
-  walk_key(k, piece_size, &key_size);
-  if (key_size > (size_t)INT32_MAX || value_size > (size_t)INT32_MAX) return;  /* SQLite's limit */
-  cache_pending *p = parc__malloc(sizeof *p + key_size + value_size);
-  if (!p) return;
-  key_hash(s, k, &p->h1, &p->h2);
-  p->scope = s;
-  p->key_size = key_size;
-  p->value_size = value_size;
-  unsigned char *dst = p->bytes;
-  walk_key(k, piece_copy, &dst);
-  if (value_size) memcpy(p->bytes + key_size, value, value_size);
-  pthread_mutex_lock(&c->lock);
-  c->last_use = parc__now();
-  if (c->broken || pending_find(c, p->h1) || !pending_add(c, p)) {
-    parc__free(p);
-  } else {
-    s->wanted = true;
-    if (c->npending == 1) pthread_cond_signal(&c->wake);   /* start the half-second clock */
-    maybe_commit(c, c->last_use);
-  }
-  pthread_mutex_unlock(&c->lock);
-}
-
-static void job_key(const parc__job *job, size_t offset, bool by_index, key_parts *k) {
-  k->in = job->in_size ? job->in + offset * job->in_size : NULL;
-  k->in_size = job->in_size;
-  k->deps = job->deps;
-  k->ndeps = job->ndeps;
-  k->by_index = by_index;
-  k->seed = parc__group_seed(job->group);
-  k->index = job->index_base + offset;
-}
-
-bool parc__cache_fetch(parc__job *job, size_t offset) {
-  parc__cache_scope *s = job->cache_scope;
-  key_parts k;
-  job_key(job, offset, atomic_load_explicit(&s->by_index, memory_order_relaxed), &k);
-  return lookup(s, &k, job->out_size ? job->out + offset * job->out_size : NULL, job->out_size);
-}
-
-void parc__cache_store(parc__job *job, size_t offset, bool used_index) {
-  parc__cache_scope *s = job->cache_scope;
-  if (used_index && !atomic_load(&s->by_index)) {
-    pthread_mutex_lock(&s->cache->lock);
-    atomic_store(&s->by_index, true);
-    s->index_dirty = true;
-    pthread_mutex_unlock(&s->cache->lock);
-  }
-  key_parts k;
-  job_key(job, offset, atomic_load(&s->by_index), &k);
-  store(s, &k, job->out_size ? job->out + offset * job->out_size : NULL, job->out_size);
-}
-
 void parc__cache_set_recency(parc_cache *c, int64_t ms) {
   pthread_mutex_lock(&c->lock);
   c->recency_ms = ms;
@@ -489,9 +212,10 @@ static void *committer(void *arg) {
         continue;
       }
       wait = due - now;
-    } else if (c->reading && now - c->last_use >= CACHE_BATCH_SECONDS) {
-      /* Idle: let go of the snapshot so other processes can checkpoint. */
+    } else if (now - c->last_use >= CACHE_BATCH_SECONDS) {
+      /* Idle: let go of snapshots so that checkpoints can go past them. */
       parc__cache_end_read(c);
+      parc__cache_readers_release(c, now - CACHE_BATCH_SECONDS);
     }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -537,13 +261,14 @@ static void cache_free(parc_cache *c) {
     next = s->next;
     scope_free(s);
   }
-  for (size_t i = 0; i < c->npending; i++) parc__free(c->pending[i]);
+  parc__free(c->arena);
   parc__free(c->pending);
   parc__free(c->slots);
   parc__free(c->touched);
   parc__free(c->dir);
   parc__free(c->file);
   pthread_cond_destroy(&c->wake);
+  pthread_cond_destroy(&c->reader_free);
   pthread_mutex_destroy(&c->lock);
   parc__free(c);
 }
@@ -562,6 +287,7 @@ int parc_cache_open(parc_cache **out, const char *path, const parc_cache_options
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_cond_init(&c->wake, &attr);
   pthread_condattr_destroy(&attr);
+  pthread_cond_init(&c->reader_free, NULL);
   if (opt) c->opt = *opt;
   c->recency_ms = 60000;
   c->dir = parc__strdup(path);
@@ -637,25 +363,5 @@ int parc_cache_call(parc_cache *c, const char *name, const char *version, parc_f
   rc = parc__cache_scope_of(b, fn, &s);
   parc__cache_unbind(b);
   if (rc) return rc;
-  key_parts k = {in_size ? in : NULL, in_size, NULL, 0, atomic_load(&s->by_index), 0, 0};
-  if (lookup(s, &k, out_size ? out : NULL, out_size)) return PARC_OK;
-  parc_task t;
-  memset(&t, 0, sizeof t);
-  t.context = context_size ? context : NULL;
-  t.context_size = context_size;
-  rc = parc__task_call(fn, k.in, out_size ? out : NULL, &t);
-  if (rc != PARC_OK) {
-    rc = parc__error(PARC_ETASK, "%s", t.message ? t.message : "the task failed");
-    parc__free(t.message);
-    return rc;
-  }
-  if (t.used_index && !atomic_load(&s->by_index)) {
-    pthread_mutex_lock(&c->lock);
-    atomic_store(&s->by_index, true);
-    s->index_dirty = true;
-    pthread_mutex_unlock(&c->lock);
-  }
-  k.by_index = atomic_load(&s->by_index);
-  store(s, &k, out_size ? out : NULL, out_size);
-  return PARC_OK;
+  return parc__cache_call_one(s, fn, in, in_size, out, out_size, context, context_size);
 }

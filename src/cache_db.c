@@ -16,24 +16,35 @@
  * that fails PRAGMA quick_check or cannot be read is moved aside to
  * *.damaged and rebuilt empty: results are recomputable, wrong ones are not
  * acceptable.
+ *
+ * Why readers: lookups run on worker threads, many at once. Each thread
+ * that looks up borrows a connection of its own (a reader) with a WAL
+ * snapshot, renewed when this handle has committed since; the main
+ * connection, under the cache's lock, only writes. Readers map the file
+ * (mmap_size) so that they share the operating system's page cache rather
+ * than each keeping a copy.
  */
 #include "cache_db.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+static const char sql_get[] = "SELECT h2, scope, used, kv FROM results WHERE id = ?1";
+static const char sql_scope_find[] =
+    "SELECT id, context, by_index FROM scopes WHERE name = ?1 AND version = ?2 "
+    "AND code = ?3 AND chash = ?4 AND context_size = ?5";
+
 static const char *const statements[ST_COUNT] = {
-    [ST_GET] = "SELECT h2, scope, key, value, used FROM results WHERE id = ?1",
-    [ST_PUT] = "INSERT OR IGNORE INTO results(id, h2, scope, key, value, used) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_PUT] = "INSERT OR IGNORE INTO results(id, h2, scope, used, kv) VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_TOUCH] = "UPDATE results SET used = ?2 WHERE id = ?1 AND used < ?2",
-    [ST_SCOPE_FIND] = "SELECT id, context, by_index FROM scopes WHERE name = ?1 AND version = ?2 "
-                      "AND code = ?3 AND chash = ?4 AND context_size = ?5",
+    [ST_SCOPE_FIND] = sql_scope_find,
     [ST_SCOPE_ADD] = "INSERT OR IGNORE INTO scopes(name, version, code, chash, context_size, "
                      "context, by_index) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_SCOPE_INDEX] = "UPDATE scopes SET by_index = 1 WHERE id = ?1",
@@ -49,7 +60,7 @@ static const char schema[] =
     " context_size INTEGER NOT NULL, context BLOB, by_index INTEGER NOT NULL DEFAULT 0,"
     " UNIQUE(name, version, code, chash, context_size));"
     "CREATE TABLE results(id INTEGER PRIMARY KEY, h2 INTEGER NOT NULL, scope INTEGER NOT NULL,"
-    " key BLOB NOT NULL, value BLOB NOT NULL, used INTEGER NOT NULL);";
+    " used INTEGER NOT NULL, kv BLOB NOT NULL);";
 
 int64_t parc__cache_now_ms(void) {
   struct timespec ts;
@@ -157,11 +168,15 @@ static int open_checked(parc_cache *c) {
   if (!query_int(c, "PRAGMA application_id", &app)) return OPEN_DAMAGED;
   if (app == 0) {
     if (!query_int(c, "SELECT count(*) FROM sqlite_master", &tables)) return OPEN_DAMAGED;
-    if (tables != 0)
+    /* Tables but no id: another application's, unless another process
+       committed our schema between the two queries; ask again. */
+    if (tables != 0 && !query_int(c, "PRAGMA application_id", &app)) return OPEN_DAMAGED;
+    if (tables != 0 && app == 0)
       return parc__error(PARC_EINVAL,
                          "parc_cache_open: %s is an SQLite database of another application; "
                          "it was left untouched", c->file);
-  } else if (app != CACHE_APP_ID) {
+  }
+  if (app != 0 && app != CACHE_APP_ID) {
     return parc__error(PARC_EINVAL,
                        "parc_cache_open: %s is an SQLite database of another application "
                        "(application_id 0x%08llx); it was left untouched",
@@ -201,7 +216,20 @@ static int open_checked(parc_cache *c) {
   return OPEN_OK;
 }
 
+static void reader_close(cache_reader *r) {
+  sqlite3_finalize(r->get);
+  sqlite3_finalize(r->scope_find);
+  if (r->db) sqlite3_close_v2(r->db);
+  parc__free(r);
+}
+
 static void close_db(parc_cache *c) {
+  while (c->readers) {
+    cache_reader *r = c->readers;
+    c->readers = r->next;
+    reader_close(r);
+    c->nreaders--;
+  }
   for (int i = 0; i < ST_COUNT; i++) {
     sqlite3_finalize(c->st[i]);
     c->st[i] = NULL;
@@ -263,7 +291,6 @@ bool parc__cache_begin_read(parc_cache *c) {
   if (c->reading) return true;
   if (exec(c, "BEGIN") != SQLITE_OK) return false;
   c->reading = true;
-  c->epoch++;
   return true;
 }
 
@@ -292,9 +319,7 @@ static bool meta_add(parc_cache *c, const char *key, int64_t delta) {
   return ok;
 }
 
-/* Finds s's row (lock held, inside a transaction). */
-bool parc__cache_scope_lookup(parc_cache *c, parc__cache_scope *s) {
-  sqlite3_stmt *st = c->st[ST_SCOPE_FIND];
+bool parc__cache_scope_lookup(sqlite3_stmt *st, parc__cache_scope *s) {
   sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, s->version, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 3, s->code, s->has_code ? 16 : 0, SQLITE_STATIC);
@@ -328,7 +353,7 @@ static bool scope_create(parc_cache *c, parc__cache_scope *s) {
   sqlite3_bind_int(st, 7, atomic_load(&s->by_index) ? 1 : 0);
   bool ok = sqlite3_step(st) == SQLITE_DONE;
   sqlite3_reset(st);
-  return ok && parc__cache_scope_lookup(c, s);
+  return ok && parc__cache_scope_lookup(c->st[ST_SCOPE_FIND], s);
 }
 
 /* Deletes least recently used results until the accounted bytes are at
@@ -340,7 +365,7 @@ static bool evict(parc_cache *c) {
   int64_t target = (int64_t)(c->opt.max_bytes / 10 * 9);
   sqlite3_stmt *scan = NULL, *del = NULL;
   bool ok = sqlite3_prepare_v2(c->db,
-                               "SELECT id, length(key) + length(value) FROM results "
+                               "SELECT id, length(kv) FROM results "
                                "ORDER BY used, id", -1, &scan, NULL) == SQLITE_OK &&
             sqlite3_prepare_v2(c->db, "DELETE FROM results WHERE id = ?1", -1, &del, NULL) ==
                 SQLITE_OK;
@@ -371,9 +396,36 @@ static bool evict(parc_cache *c) {
   return ok && meta_add(c, "bytes", -freed) && meta_add(c, "entries", -(int64_t)n);
 }
 
+typedef struct sort_item {
+  int64_t h1;
+  size_t offset;
+} sort_item;
+
+static int compare_items(const void *a, const void *b) {
+  int64_t x = ((const sort_item *)a)->h1, y = ((const sort_item *)b)->h1;
+  return (x > y) - (x < y);
+}
+
+static int compare_ids(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Orders c->pending by row id (left as it is when memory is short). */
+static void sort_pending(parc_cache *c) {
+  sort_item *items = c->npending > 1 ? parc__malloc(c->npending * sizeof *items) : NULL;
+  if (!items) return;
+  for (size_t i = 0; i < c->npending; i++)
+    items[i] = (sort_item){((cache_pending *)(c->arena + c->pending[i]))->h1, c->pending[i]};
+  qsort(items, c->npending, sizeof *items, compare_items);
+  for (size_t i = 0; i < c->npending; i++) c->pending[i] = items[i].offset;
+  parc__free(items);
+}
+
 static bool write_batch(parc_cache *c, int64_t now_ms) {
   for (parc__cache_scope *s = c->scopes; s; s = s->next) {
-    if (s->wanted && s->id == 0 && !parc__cache_scope_lookup(c, s) && !scope_create(c, s))
+    if (s->wanted && s->id == 0 && !parc__cache_scope_lookup(c->st[ST_SCOPE_FIND], s) &&
+        !scope_create(c, s))
       return false;
     s->wanted = false;
     if (s->index_dirty && s->id) {
@@ -385,18 +437,20 @@ static bool write_batch(parc_cache *c, int64_t now_ms) {
       s->index_dirty = false;
     }
   }
+  /* In row order, each page of the table is changed in one visit. The
+     batch is dropped after this, so its index may be reordered. */
+  sort_pending(c);
   int64_t added = 0, bytes = 0;
   sqlite3_stmt *put = c->st[ST_PUT];
   for (size_t i = 0; i < c->npending; i++) {
-    cache_pending *p = c->pending[i];
+    cache_pending *p = (cache_pending *)(c->arena + c->pending[i]);
     if (p->scope->id == 0) continue;   /* its scope row could not be matched: rare, harmless */
+    const unsigned char *kv = CACHE_PENDING_BYTES(p);
     sqlite3_bind_int64(put, 1, p->h1);
-    sqlite3_bind_int64(put, 2,
-                       parc__cache_check(p->scope, p->h2, p->bytes + p->key_size, p->value_size));
+    sqlite3_bind_int64(put, 2, parc__cache_check(p->h2, kv + p->key_size, p->value_size));
     sqlite3_bind_int64(put, 3, p->scope->id);
-    sqlite3_bind_blob(put, 4, p->bytes, (int)p->key_size, SQLITE_STATIC);
-    sqlite3_bind_blob(put, 5, p->bytes + p->key_size, (int)p->value_size, SQLITE_STATIC);
-    sqlite3_bind_int64(put, 6, now_ms);
+    sqlite3_bind_int64(put, 4, now_ms);
+    sqlite3_bind_blob(put, 5, kv, (int)(p->key_size + p->value_size), SQLITE_STATIC);
     bool ok = sqlite3_step(put) == SQLITE_DONE;
     sqlite3_reset(put);
     if (!ok) return false;
@@ -406,6 +460,7 @@ static bool write_batch(parc_cache *c, int64_t now_ms) {
     }
   }
   sqlite3_stmt *touch = c->st[ST_TOUCH];
+  if (c->ntouched > 1) qsort(c->touched, c->ntouched, sizeof *c->touched, compare_ids);
   for (size_t i = 0; i < c->ntouched; i++) {
     sqlite3_bind_int64(touch, 1, c->touched[i]);
     sqlite3_bind_int64(touch, 2, now_ms);
@@ -418,9 +473,8 @@ static bool write_batch(parc_cache *c, int64_t now_ms) {
 }
 
 static void drop_batch(parc_cache *c) {
-  for (size_t i = 0; i < c->npending; i++) parc__free(c->pending[i]);
   c->npending = 0;
-  c->pending_bytes = 0;
+  c->arena_used = 0;
   if (c->slots) memset(c->slots, 0, c->nslots * sizeof *c->slots);
   c->ntouched = 0;
   c->hits = c->misses = 0;
@@ -440,7 +494,7 @@ int parc__cache_commit(parc_cache *c) {
   if (rc != SQLITE_OK) {
     /* Locked past the busy timeout: keep the batch for the next try,
        unless it has grown too large to keep. */
-    if (c->pending_bytes > 4 * CACHE_PENDING_MAX) {
+    if (c->arena_used > 4 * CACHE_PENDING_MAX) {
       parc__cache_broken(c, "cannot lock the database for writing");
       drop_batch(c);
     }
@@ -456,13 +510,87 @@ int parc__cache_commit(parc_cache *c) {
     return status;
   }
   drop_batch(c);
+  c->commits++;
   return PARC_OK;
+}
+
+/* ---- readers (lock held) ------------------------------------------------- */
+
+static cache_reader *reader_open(parc_cache *c) {
+  cache_reader *r = parc__calloc(1, sizeof *r);
+  if (!r) return NULL;
+  bool ok = sqlite3_open_v2(c->file, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
+            SQLITE_OK;
+  if (ok) {
+    sqlite3_busy_timeout(r->db, 30000);
+    /* A reader never writes; its pages come from the mapped file (the
+       operating system's cache, shared by all readers), so its own page
+       cache only holds what the WAL has not yet given back to the file. */
+    ok = sqlite3_exec(r->db, "PRAGMA query_only = 1; PRAGMA mmap_size = 2147418112;"
+                             "PRAGMA cache_size = -16384", NULL, NULL, NULL) == SQLITE_OK &&
+         sqlite3_prepare_v3(r->db, sql_get, -1, SQLITE_PREPARE_PERSISTENT, &r->get, NULL) ==
+             SQLITE_OK &&
+         sqlite3_prepare_v3(r->db, sql_scope_find, -1, SQLITE_PREPARE_PERSISTENT, &r->scope_find,
+                            NULL) == SQLITE_OK;
+  }
+  if (!ok) {
+    if (c->opt.verbose > 0)
+      fprintf(stderr, "parc cache: %s: cannot open a reader: %s\n", c->file,
+              r->db ? sqlite3_errmsg(r->db) : "out of memory");
+    reader_close(r);
+    return NULL;
+  }
+  return r;
+}
+
+static void reader_end(cache_reader *r) {
+  if (!r->reading) return;
+  sqlite3_reset(r->get);
+  sqlite3_reset(r->scope_find);
+  sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+  r->reading = false;
+}
+
+cache_reader *parc__cache_reader_take(parc_cache *c) {
+  while (!c->readers && c->nreaders >= CACHE_READERS_MAX) pthread_cond_wait(&c->reader_free, &c->lock);
+  cache_reader *r = c->readers;
+  if (r) {
+    c->readers = r->next;
+  } else {
+    if (!(r = reader_open(c))) return NULL;
+    c->nreaders++;
+  }
+  r->next = NULL;
+  if (!r->reading || r->commits != c->commits) {
+    reader_end(r);
+    if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+      parc__cache_reader_give(c, r);
+      return NULL;
+    }
+    r->reading = true;
+    r->commits = c->commits;
+  }
+  return r;
+}
+
+void parc__cache_reader_give(parc_cache *c, cache_reader *r) {
+  r->last_use = parc__now();
+  r->next = c->readers;
+  c->readers = r;
+  pthread_cond_signal(&c->reader_free);
+}
+
+void parc__cache_readers_release(parc_cache *c, double before) {
+  for (cache_reader *r = c->readers; r; r = r->next)
+    if (r->last_use < before) reader_end(r);
 }
 
 /* ---- clear and stats (lock held, batch committed) ------------------------ */
 
 int parc__cache_db_clear(parc_cache *c, const char *name) {
   parc__cache_end_read(c);
+  parc__cache_readers_release(c, HUGE_VAL);
+  c->commits++;
   if (exec(c, "BEGIN IMMEDIATE") != SQLITE_OK)
     return parc__error(PARC_ESYS, "parc_cache_clear: %s: %s", c->file, sqlite3_errmsg(c->db));
   bool ok;
@@ -481,7 +609,7 @@ int parc__cache_db_clear(parc_cache *c, const char *name) {
     ok = ok && sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     ok = ok && exec(c, "UPDATE meta SET v = (SELECT count(*) FROM results) WHERE k = 'entries';"
-                       "UPDATE meta SET v = (SELECT coalesce(sum(length(key) + length(value) + 32), 0)"
+                       "UPDATE meta SET v = (SELECT coalesce(sum(length(kv) + 32), 0)"
                        " FROM results) WHERE k = 'bytes'") == SQLITE_OK;
   } else {
     ok = exec(c, "DELETE FROM results; DELETE FROM scopes; UPDATE meta SET v = 0") == SQLITE_OK;

@@ -8,36 +8,45 @@
  * differs from the 64-bit one in two places: v1 ^= 0xee at the start, and
  * a second finalization with v1 ^= 0xdd. The hash is not the only guard:
  * stored keys are compared byte for byte on every hit.
+ *
+ * parc__checksum64, below, is the cheap checksum of stored outputs.
  */
-#include "parc_internal.h"
+#include "cache_db.h"
 
+#include <endian.h>
 #include <string.h>
 
-static uint64_t load64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
+static inline uint64_t load64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return le64toh(v);
 }
 
-static void store64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+static inline void store64(uint8_t *p, uint64_t v) {
+  v = htole64(v);
+  memcpy(p, &v, 8);
 }
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-static void sipround(parc__siphash *s) {
-  s->v0 += s->v1; s->v1 = ROTL(s->v1, 13); s->v1 ^= s->v0; s->v0 = ROTL(s->v0, 32);
-  s->v2 += s->v3; s->v3 = ROTL(s->v3, 16); s->v3 ^= s->v2;
-  s->v0 += s->v3; s->v3 = ROTL(s->v3, 21); s->v3 ^= s->v0;
-  s->v2 += s->v1; s->v1 = ROTL(s->v1, 17); s->v1 ^= s->v2; s->v2 = ROTL(s->v2, 32);
-}
+/* The state lives in locals while bytes are absorbed: through the struct,
+   every store could alias the input (it is bytes) and would be redone. */
+#define SIPROUND                                                   \
+  do {                                                             \
+    v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);      \
+    v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                         \
+    v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                         \
+    v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);      \
+  } while (0)
 
-static void compress(parc__siphash *s, uint64_t m) {
-  s->v3 ^= m;
-  sipround(s);
-  sipround(s);
-  s->v0 ^= m;
-}
+#define COMPRESS(m)   \
+  do {                \
+    uint64_t m_ = (m); \
+    v3 ^= m_;         \
+    SIPROUND;         \
+    SIPROUND;         \
+    v0 ^= m_;         \
+  } while (0)
 
 void parc__siphash_init(parc__siphash *s, const uint8_t key[16]) {
   uint64_t k0 = load64(key), k1 = load64(key + 8);
@@ -51,28 +60,62 @@ void parc__siphash_init(parc__siphash *s, const uint8_t key[16]) {
 
 void parc__siphash_update(parc__siphash *s, const void *data, size_t n) {
   const uint8_t *p = data;
+  uint64_t v0 = s->v0, v1 = s->v1, v2 = s->v2, v3 = s->v3, tail = s->tail;
   size_t have = (size_t)(s->length & 7);
   s->length += n;
   /* Complete a partial word first. */
   while (have && n) {
-    s->tail |= (uint64_t)*p++ << (8 * have);
+    tail |= (uint64_t)*p++ << (8 * have);
     n--;
     if (++have == 8) {
-      compress(s, s->tail);
-      s->tail = 0;
+      COMPRESS(tail);
+      tail = 0;
       have = 0;
     }
   }
-  for (; n >= 8; n -= 8, p += 8) compress(s, load64(p));
-  for (size_t i = 0; i < n; i++) s->tail |= (uint64_t)p[i] << (8 * i);
+  for (; n >= 8; n -= 8, p += 8) COMPRESS(load64(p));
+  for (size_t i = 0; i < n; i++) tail |= (uint64_t)p[i] << (8 * i);
+  s->v0 = v0, s->v1 = v1, s->v2 = v2, s->v3 = v3, s->tail = tail;
 }
 
 void parc__siphash_final(parc__siphash *s, uint8_t out[16]) {
-  compress(s, s->tail | (s->length << 56));
-  s->v2 ^= 0xee;
-  for (int i = 0; i < 4; i++) sipround(s);
-  store64(out, s->v0 ^ s->v1 ^ s->v2 ^ s->v3);
-  s->v1 ^= 0xdd;
-  for (int i = 0; i < 4; i++) sipround(s);
-  store64(out + 8, s->v0 ^ s->v1 ^ s->v2 ^ s->v3);
+  uint64_t v0 = s->v0, v1 = s->v1, v2 = s->v2, v3 = s->v3;
+  COMPRESS(s->tail | (s->length << 56));
+  v2 ^= 0xee;
+  SIPROUND;
+  SIPROUND;
+  SIPROUND;
+  SIPROUND;
+  store64(out, v0 ^ v1 ^ v2 ^ v3);
+  v1 ^= 0xdd;
+  SIPROUND;
+  SIPROUND;
+  SIPROUND;
+  SIPROUND;
+  store64(out + 8, v0 ^ v1 ^ v2 ^ v3);
+}
+
+/* Not a MAC: a checksum of a stored output, so that a damaged value is
+   noticed. Each step is a bijection of the state for a fixed word and of
+   the word for a fixed state, so changing any one word always changes
+   the result; the final mix is MurmurHash3's fmix64. */
+uint64_t parc__checksum64(const void *data, size_t n) {
+  const uint8_t *p = data;
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4full);
+  for (; n >= 8; n -= 8, p += 8) {
+    h = (h ^ load64(p)) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  if (n) {
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++) w |= (uint64_t)p[i] << (8 * i);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
 }

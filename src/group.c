@@ -469,26 +469,12 @@ void parc__chunk_complete(const parc__chunk *c) {
                           atomic_load_explicit(&g->total_seen, memory_order_relaxed));
 }
 
-/* One task that failed, said something, or touches the cache: the slow
-   path, out of the loop below. */
+/* One task that failed or said something: the slow path, out of the
+   loop below. */
 static void run_task_slowly(parc__job *job, size_t k, parc_task *t, int rc) {
   int result = parc__task_result(rc, t);
-  if (result == PARC_OK && job->cache_scope) parc__cache_store(job, k, t->used_index);
   parc__task_finish(job, k, result, t->message);
   t->message = NULL;
-}
-
-static void run_cached(parc__job *job, size_t k, parc_task *t) {
-  if (parc__cache_fetch(job, k)) {
-    parc__task_finish(job, k, PARC_OK, NULL);
-    return;
-  }
-  t->index = job->index_base + k;
-  t->rng_ready = false;
-  t->used_index = false;
-  const void *in = job->in_size ? job->in + k * job->in_size : NULL;
-  void *out = job->out_size ? job->out + k * job->out_size : NULL;
-  run_task_slowly(job, k, t, job->fn(in, out, t));
 }
 
 /* Runs tasks [offset, offset + count) of job in this thread with t, which
@@ -502,12 +488,13 @@ static inline __attribute__((always_inline)) void run_range(parc__job *job, parc
   const size_t in_size = job->in_size, out_size = job->out_size;
   uintptr_t in = in_size ? (uintptr_t)job->in + offset * in_size : 0;
   uintptr_t out = out_size ? (uintptr_t)job->out + offset * out_size : 0;
-  const size_t end = offset + count;
+  /* A cached job goes a block at a time (cache_run.c): hits are looked
+     up together and copied into place, misses run and are stored. */
+  const size_t end = job->cache_scope ? offset : offset + count;
+  if (job->cache_scope) parc__cache_run_range(job, t, offset, count);
   for (size_t k = offset; k < end; k++, in += in_size, out += out_size) {
     if (parc__job_canceled(job)) {
       parc__task_finish(job, k, PARC_ECANCELED, NULL);
-    } else if (job->cache_scope) {
-      run_cached(job, k, t);
     } else {
       t->index = job->index_base + k;
       t->rng_ready = false;

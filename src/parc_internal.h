@@ -343,13 +343,21 @@ void parc__cache_unbind(parc__cache_binding *b);
 /* The scope of fn under b, for job->cache_scope. PARC_EINVAL when no name
    can be found, PARC_ENOMEM; message set. */
 int parc__cache_scope_of(parc__cache_binding *b, parc_fn fn, parc__cache_scope **scope);
-/* Before running task `offset` of a job with a cache_scope: true when its
-   output was found and copied into place (the caller then finishes it as
-   PARC_OK without running it). Any storage problem is a miss. */
+/* Runs tasks [offset, offset + count) of a job with a cache_scope in this
+   thread with t (set up by parc__task_prepare), as run_range does for
+   others: looks them up a block at a time, copies hits into place, runs
+   the misses and queues their results for the next batch; finishes every
+   task (parc__task_finish). Any storage problem is a miss. */
+void parc__cache_run_range(parc__job *job, parc_task *t, size_t offset, size_t count);
+/* One task at a time, for backends that run tasks elsewhere (processes).
+   fetch: before running task `offset` of a job with a cache_scope: true
+   when its output was found and copied into place (the caller then
+   finishes it as PARC_OK without running it). Any storage problem is a
+   miss. store: after task `offset` succeeded (output in place): queues it
+   for the next batch. used_index: the task called parc_task_index or
+   parc_task_rng (parc_task.used_index), so its result is keyed by seed and
+   index too; pass true when unknown. */
 bool parc__cache_fetch(parc__job *job, size_t offset);
-/* After task `offset` succeeded (output in place): stores it. used_index:
-   the task called parc_task_index or parc_task_rng (parc_task.used_index),
-   so its result is keyed by seed and index too; pass true when unknown. */
 void parc__cache_store(parc__job *job, size_t offset, bool used_index);
 /* cache_key.c: fn's symbol name (heap) and code size from the dynamic
    symbol table or the ELF .symtab/.dynsym of its file. False when neither

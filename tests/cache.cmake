@@ -64,3 +64,19 @@ else()
   add_test(NAME fuzz_cache_open COMMAND fuzz_cache_open 150)
 endif()
 set_tests_properties(fuzz_cache_open PROPERTIES LABELS "fuzz" TIMEOUT 120)
+
+# The chapter's cache examples (examples/cache_simulation.c, cache_resume.c),
+# built by examples/examples.cmake when the demo's libraries are there: the
+# cached call returns the same value faster; the killed sweep, resumed,
+# recomputes only what was not committed and equals an uncached run.
+include(${PROJECT_SOURCE_DIR}/examples/examples.cmake)
+if(TARGET cache_simulation AND TARGET cache_resume)
+  add_test(NAME example_cache_simulation COMMAND ${PROJECT_SOURCE_DIR}/tests/check_output.sh
+    $<TARGET_FILE:cache_simulation> "First call: " "Cached call: " "same value: yes"
+    "second call faster: yes")
+  add_test(NAME example_cache_resume COMMAND ${PROJECT_SOURCE_DIR}/tests/check_output.sh
+    $<TARGET_FILE:cache_resume> "first run:  killed with SIGKILL"
+    "resume recomputed only the missing tasks: yes" "outputs identical to an uncached run: yes")
+  set_tests_properties(example_cache_simulation example_cache_resume PROPERTIES
+    LABELS "example" TIMEOUT 120)
+endif()

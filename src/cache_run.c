@@ -1,0 +1,492 @@
+/*
+ * cache_run.c — running tasks through the cache: keys, lookups a block at
+ * a time, results waiting for their batch.
+ *
+ * A task's key bytes are its input, its dependencies' outputs and a short
+ * trailer (see walk_key); their SipHash under the scope's key gives the
+ * 128-bit hash whose first half is the row id. Tasks are looked up in
+ * blocks of up to CACHE_BLOCK: the hashes are computed without any lock,
+ * then one turn of the cache's lock checks the pending results (not yet
+ * committed) and takes a reader connection, which then answers the rest of
+ * the block with no lock held, so several threads read at once. A second
+ * short turn gives the reader back and counts. Misses run, and their
+ * results join the pending ones in one turn of the lock per block (sooner
+ * when tasks are slow, so a kill loses no more than the batch interval).
+ *
+ * Pending results live in one arena (c->arena), indexed by an open
+ * addressing table on the row id: no allocation per task.
+ */
+#include "cache_db.h"
+
+#include <string.h>
+
+/* Longest a finished result may wait in a block before it is handed to
+   the batch: well under the batch interval. */
+#define BLOCK_HOLD_NS 20000000ull
+
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static int64_t get64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return (int64_t)v;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+/* A task's key bytes: the input, each dependency's output, then a trailer:
+   [each dependency's size, their count] if any, [seed, index] if keyed by
+   index, and one mode byte saying which. Hashing, storing and comparing
+   all walk the same pieces, so they cannot disagree. */
+
+typedef struct key_parts {
+  const void *in;
+  size_t in_size;
+  const parc__dep *deps;
+  size_t ndeps;
+  bool by_index;
+  uint64_t seed, index;
+} key_parts;
+
+/* The trailer after the dependencies' sizes: [seed, index], mode byte. */
+static size_t key_tail(const key_parts *k, uint8_t tail[17]) {
+  size_t n = 0;
+  if (k->by_index) {
+    put64(tail, k->seed);
+    put64(tail + 8, k->index);
+    n = 16;
+  }
+  tail[n++] = (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));
+  return n;
+}
+
+typedef void (*piece_fn)(void *arg, const void *data, size_t n);
+
+static void walk_key(const key_parts *k, piece_fn fn, void *arg) {
+  if (k->in_size) fn(arg, k->in, k->in_size);
+  for (size_t i = 0; i < k->ndeps; i++)
+    if (k->deps[i].size) fn(arg, k->deps[i].data, k->deps[i].size);
+  uint8_t word[8];
+  for (size_t i = 0; i < k->ndeps; i++) {
+    put64(word, k->deps[i].size);
+    fn(arg, word, 8);
+  }
+  if (k->ndeps) {
+    put64(word, k->ndeps);
+    fn(arg, word, 8);
+  }
+  uint8_t tail[17];
+  fn(arg, tail, key_tail(k, tail));
+}
+
+static void piece_hash(void *arg, const void *data, size_t n) {
+  parc__siphash_update(arg, data, n);
+}
+
+static void piece_copy(void *arg, const void *data, size_t n) {
+  unsigned char **dst = arg;
+  memcpy(*dst, data, n);
+  *dst += n;
+}
+
+typedef struct compare_state {
+  const unsigned char *p;
+  size_t left;
+  bool equal;
+} compare_state;
+
+static void piece_compare(void *arg, const void *data, size_t n) {
+  compare_state *s = arg;
+  if (!s->equal) return;
+  if (n > s->left || memcmp(s->p, data, n) != 0) {
+    s->equal = false;
+    return;
+  }
+  s->p += n;
+  s->left -= n;
+}
+
+static size_t key_size(const key_parts *k) {
+  size_t n = k->in_size + (k->ndeps ? 8 * (k->ndeps + 1) : 0) + (k->by_index ? 17 : 1);
+  for (size_t i = 0; i < k->ndeps; i++) n += k->deps[i].size;
+  return n;
+}
+
+static bool key_equal(const key_parts *k, const unsigned char *stored, size_t size) {
+  if (size != key_size(k)) return false;
+  if (!k->ndeps) {   /* the common case, without the walk */
+    uint8_t tail[17];
+    size_t n = key_tail(k, tail);
+    return (k->in_size == 0 || memcmp(stored, k->in, k->in_size) == 0) &&
+           memcmp(stored + k->in_size, tail, n) == 0;
+  }
+  compare_state s = {stored, size, true};
+  walk_key(k, piece_compare, &s);
+  return s.equal && s.left == 0;
+}
+
+static void key_hash(const parc__cache_scope *scope, const key_parts *k, int64_t *h1,
+                     int64_t *h2) {
+  parc__siphash s;
+  uint8_t out[16];
+  parc__siphash_init(&s, scope->key);
+  if (!k->ndeps) {
+    uint8_t tail[17];
+    if (k->in_size) parc__siphash_update(&s, k->in, k->in_size);
+    parc__siphash_update(&s, tail, key_tail(k, tail));
+  } else {
+    walk_key(k, piece_hash, &s);
+  }
+  parc__siphash_final(&s, out);
+  *h1 = get64(out);
+  *h2 = get64(out + 8);
+}
+
+/* ---- pending results (lock held) ------------------------------------------ */
+
+static cache_pending *pending_at(const parc_cache *c, size_t i) {
+  return (cache_pending *)(c->arena + c->pending[i]);
+}
+
+static cache_pending *pending_find(const parc_cache *c, int64_t h1) {
+  if (!c->nslots) return NULL;
+  size_t mask = c->nslots - 1;
+  for (size_t i = (size_t)h1 & mask;; i = (i + 1) & mask) {
+    size_t slot = c->slots[i];
+    if (!slot) return NULL;
+    if (pending_at(c, slot - 1)->h1 == h1) return pending_at(c, slot - 1);
+  }
+}
+
+static void slot_insert(parc_cache *c, size_t index) {
+  size_t mask = c->nslots - 1;
+  size_t i = (size_t)pending_at(c, index)->h1 & mask;
+  while (c->slots[i]) i = (i + 1) & mask;
+  c->slots[i] = index + 1;
+}
+
+/* Room for one more result of `bytes` (header included) and its slot. */
+static bool pending_reserve(parc_cache *c, size_t bytes) {
+  if (c->npending == c->pending_capacity) {
+    size_t capacity = c->pending_capacity ? c->pending_capacity * 2 : 1024;
+    size_t *grown = parc__realloc(c->pending, capacity * sizeof *grown);
+    if (!grown) return false;
+    c->pending = grown;
+    c->pending_capacity = capacity;
+  }
+  if (c->arena_capacity - c->arena_used < bytes) {
+    size_t capacity = c->arena_capacity ? c->arena_capacity : 65536;
+    while (capacity - c->arena_used < bytes) capacity *= 2;
+    unsigned char *grown = parc__realloc(c->arena, capacity);
+    if (!grown) return false;
+    c->arena = grown;
+    c->arena_capacity = capacity;
+  }
+  if (2 * (c->npending + 1) > c->nslots) {
+    size_t nslots = c->nslots ? c->nslots * 2 : 2048;
+    size_t *slots = parc__calloc(nslots, sizeof *slots);
+    if (!slots) return false;
+    parc__free(c->slots);
+    c->slots = slots;
+    c->nslots = nslots;
+    for (size_t i = 0; i < c->npending; i++) slot_insert(c, i);
+  }
+  return true;
+}
+
+/* Appends a result unless one with its id waits already. */
+static void pending_add(parc_cache *c, parc__cache_scope *s, const key_parts *k, int64_t h1,
+                        int64_t h2, const void *value, size_t value_size) {
+  if (pending_find(c, h1)) return;
+  size_t ksize = key_size(k);
+  if (ksize > (size_t)INT32_MAX - value_size) return;   /* SQLite's limit on a blob */
+  size_t bytes = (sizeof(cache_pending) + ksize + value_size + 7) & ~(size_t)7;
+  if (!pending_reserve(c, bytes)) return;   /* a result not cached: harmless */
+  cache_pending *p = (cache_pending *)(c->arena + c->arena_used);
+  p->h1 = h1;
+  p->h2 = h2;
+  p->scope = s;
+  p->key_size = (uint32_t)ksize;
+  p->value_size = (uint32_t)value_size;
+  unsigned char *dst = CACHE_PENDING_BYTES(p);
+  walk_key(k, piece_copy, &dst);
+  if (value_size) memcpy(dst, value, value_size);
+  c->pending[c->npending] = c->arena_used;
+  c->arena_used += bytes;
+  slot_insert(c, c->npending++);
+}
+
+static void touch(parc_cache *c, int64_t id) {
+  if (c->ntouched == c->touched_capacity) {
+    size_t capacity = c->touched_capacity ? c->touched_capacity * 2 : 1024;
+    int64_t *grown = parc__realloc(c->touched, capacity * sizeof *grown);
+    if (!grown) return;   /* recency is advice; losing one is harmless */
+    c->touched = grown;
+    c->touched_capacity = capacity;
+  }
+  c->touched[c->ntouched++] = id;
+}
+
+void parc__cache_maybe_commit(parc_cache *c, double now) {
+  if (now - c->last_commit >= CACHE_BATCH_SECONDS || c->arena_used > CACHE_PENDING_MAX)
+    parc__cache_commit(c);
+}
+
+/* ---- blocks ---------------------------------------------------------------- */
+
+typedef struct block {
+  parc__cache_scope *scope;
+  size_t n;
+  bool by_index;              /* the scope's, when the hashes were made */
+  uint64_t hit;               /* bit i: task i's output was found and copied */
+  key_parts k[CACHE_BLOCK];
+  int64_t h1[CACHE_BLOCK], h2[CACHE_BLOCK];
+  void *out[CACHE_BLOCK];
+  size_t out_size;
+} block;
+
+static bool matches(const key_parts *k, size_t out_size, const cache_pending *p,
+                    const parc__cache_scope *s, int64_t h2) {
+  return p->h2 == h2 && p->scope == s && p->value_size == out_size &&
+         key_equal(k, CACHE_PENDING_BYTES(p), p->key_size);
+}
+
+/* Reads the tasks of b in `want` from reader r (no lock held). Returns
+   false when the database could not be read. */
+static bool read_block(cache_reader *r, block *b, uint64_t want, int64_t scope_id,
+                       int64_t *touched, size_t *ntouched, int64_t recency_ms) {
+  sqlite3_stmt *st = r->get;
+  int64_t stale = recency_ms >= 0 ? parc__cache_now_ms() - recency_ms : INT64_MIN;
+  bool ok = true;
+  for (size_t i = 0; i < b->n && ok; i++) {
+    if (!(want >> i & 1)) continue;
+    sqlite3_bind_int64(st, 1, b->h1[i]);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      const unsigned char *kv = sqlite3_column_blob(st, 3);
+      size_t size = (size_t)sqlite3_column_bytes(st, 3);
+      if (!kv) kv = (const unsigned char *)"", size = 0;
+      if (sqlite3_column_int64(st, 1) == scope_id && size >= b->out_size &&
+          key_equal(&b->k[i], kv, size - b->out_size) &&
+          sqlite3_column_int64(st, 0) ==
+              parc__cache_check(b->h2[i], kv + size - b->out_size, b->out_size)) {
+        if (b->out_size) memcpy(b->out[i], kv + size - b->out_size, b->out_size);
+        b->hit |= (uint64_t)1 << i;
+        if (sqlite3_column_int64(st, 2) < stale) touched[(*ntouched)++] = b->h1[i];
+      }
+    } else if (rc != SQLITE_DONE && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+      ok = false;
+    }
+    sqlite3_reset(st);
+  }
+  return ok;
+}
+
+/* Looks every task of b up: b->hit says which were found (outputs copied). */
+static void fetch(block *b) {
+  parc__cache_scope *s = b->scope;
+  parc_cache *c = s->cache;
+again:
+  b->by_index = atomic_load(&s->by_index);
+  for (size_t i = 0; i < b->n; i++) {
+    b->k[i].by_index = b->by_index;
+    key_hash(s, &b->k[i], &b->h1[i], &b->h2[i]);
+  }
+  b->hit = 0;
+  uint64_t want = 0;
+  cache_reader *r = NULL;
+  int64_t scope_id = 0, recency_ms = 0;
+  pthread_mutex_lock(&c->lock);
+  double now = parc__now();
+  c->last_use = now;
+  if (!c->broken) {
+    parc__cache_maybe_commit(c, now);
+    for (size_t i = 0; i < b->n; i++) {
+      cache_pending *p = pending_find(c, b->h1[i]);
+      if (!p) {
+        want |= (uint64_t)1 << i;
+      } else if (matches(&b->k[i], b->out_size, p, s, b->h2[i])) {
+        if (b->out_size) memcpy(b->out[i], CACHE_PENDING_BYTES(p) + p->key_size, b->out_size);
+        b->hit |= (uint64_t)1 << i;
+      }
+    }
+    /* The database only knows the scope once its row is there: look for
+       it again after each batch (another process may add it). */
+    if (want && (s->id != 0 || s->looked_epoch != c->commits + 1) &&
+        (r = parc__cache_reader_take(c))) {
+      if (s->id == 0 && !parc__cache_scope_lookup(r->scope_find, s))
+        s->looked_epoch = c->commits + 1;
+      if (atomic_load(&s->by_index) != b->by_index) {
+        /* The row says results are keyed by seed and index (another
+           process found out): hash again. Happens once per scope. */
+        parc__cache_reader_give(c, r);
+        pthread_mutex_unlock(&c->lock);
+        goto again;
+      }
+      scope_id = s->id;
+      recency_ms = c->recency_ms;
+      if (scope_id == 0) {
+        parc__cache_reader_give(c, r);
+        r = NULL;
+      }
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+
+  int64_t touched[CACHE_BLOCK];
+  size_t ntouched = 0;
+  bool ok = !r || read_block(r, b, want, scope_id, touched, &ntouched, recency_ms);
+
+  pthread_mutex_lock(&c->lock);
+  if (r) {
+    if (!ok) parc__cache_broken(c, "cannot read");
+    parc__cache_reader_give(c, r);
+  }
+  int64_t hits = __builtin_popcountll(b->hit);
+  c->hits += hits;
+  c->misses += (int64_t)b->n - hits;
+  for (size_t i = 0; i < ntouched; i++) touch(c, touched[i]);
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* Hands the results of b's tasks in `done` (outputs in place) to the
+   batch; `used_index`: some of them called parc_task_index or
+   parc_task_rng, so the scope is keyed by seed and index from now on. */
+static void store(block *b, uint64_t done, bool used_index) {
+  parc__cache_scope *s = b->scope;
+  parc_cache *c = s->cache;
+  if (used_index && !atomic_load(&s->by_index)) {
+    pthread_mutex_lock(&c->lock);
+    atomic_store(&s->by_index, true);
+    s->index_dirty = true;
+    pthread_mutex_unlock(&c->lock);
+  }
+  if (atomic_load(&s->by_index) != b->by_index) {
+    b->by_index = !b->by_index;
+    for (size_t i = 0; i < b->n; i++) {
+      if (!(done >> i & 1)) continue;
+      b->k[i].by_index = b->by_index;
+      key_hash(s, &b->k[i], &b->h1[i], &b->h2[i]);
+    }
+  }
+  pthread_mutex_lock(&c->lock);
+  double now = parc__now();
+  c->last_use = now;
+  if (!c->broken) {
+    size_t before = c->npending;
+    for (size_t i = 0; i < b->n; i++)
+      if (done >> i & 1) pending_add(c, s, &b->k[i], b->h1[i], b->h2[i], b->out[i], b->out_size);
+    if (c->npending > before) {
+      s->wanted = true;
+      if (before == 0) pthread_cond_signal(&c->wake);   /* start the half-second clock */
+      parc__cache_maybe_commit(c, now);
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- running ---------------------------------------------------------------- */
+
+/* Task k of job as entry i of b. */
+static void job_task(block *b, size_t i, const parc__job *job, size_t k, uint64_t seed) {
+  b->k[i] = (key_parts){job->in_size ? job->in + k * job->in_size : NULL, job->in_size, job->deps,
+                        job->ndeps, false, seed, job->index_base + k};
+  b->out[i] = job->out_size ? job->out + k * job->out_size : NULL;
+}
+
+void parc__cache_run_range(parc__job *job, parc_task *t, size_t offset, size_t count) {
+  block b;
+  b.scope = job->cache_scope;
+  b.out_size = job->out_size;
+  uint64_t seed = parc__group_seed(job->group);
+  for (size_t first = offset; first < offset + count; first += b.n) {
+    b.n = offset + count - first < CACHE_BLOCK ? offset + count - first : CACHE_BLOCK;
+    if (parc__job_canceled(job)) {
+      for (size_t i = 0; i < b.n; i++) parc__task_finish(job, first + i, PARC_ECANCELED, NULL);
+      continue;
+    }
+    for (size_t i = 0; i < b.n; i++) job_task(&b, i, job, first + i, seed);
+    fetch(&b);
+    uint64_t done = 0;
+    bool used_index = false;
+    uint64_t held = 0;   /* when the oldest result in `done` finished */
+    for (size_t i = 0; i < b.n; i++) {
+      size_t k = first + i;
+      if (b.hit >> i & 1) {
+        parc__task_finish(job, k, PARC_OK, NULL);
+        continue;
+      }
+      if (parc__job_canceled(job)) {
+        parc__task_finish(job, k, PARC_ECANCELED, NULL);
+        continue;
+      }
+      t->index = job->index_base + k;
+      t->rng_ready = false;
+      t->used_index = false;
+      int result = parc__task_result(job->fn(b.k[i].in, b.out[i], t), t);
+      if (result == PARC_OK) {
+        done |= (uint64_t)1 << i;
+        used_index |= t->used_index;
+      }
+      parc__task_finish(job, k, result, t->message);
+      t->message = NULL;
+      /* Slow tasks: hand results over now rather than at the block's end. */
+      uint64_t now = parc__now_ns();
+      if (done && !held) held = now;
+      if (done && now - held >= BLOCK_HOLD_NS) {
+        store(&b, done, used_index);
+        done = 0;
+        used_index = false;
+        held = 0;
+      }
+    }
+    if (done) store(&b, done, used_index);
+  }
+}
+
+bool parc__cache_fetch(parc__job *job, size_t offset) {
+  block b;
+  b.scope = job->cache_scope;
+  b.out_size = job->out_size;
+  b.n = 1;
+  job_task(&b, 0, job, offset, parc__group_seed(job->group));
+  fetch(&b);
+  return b.hit != 0;
+}
+
+void parc__cache_store(parc__job *job, size_t offset, bool used_index) {
+  block b;
+  b.scope = job->cache_scope;
+  b.out_size = job->out_size;
+  b.n = 1;
+  job_task(&b, 0, job, offset, parc__group_seed(job->group));
+  b.by_index = atomic_load(&b.scope->by_index);
+  b.k[0].by_index = b.by_index;
+  key_hash(b.scope, &b.k[0], &b.h1[0], &b.h2[0]);
+  store(&b, 1, used_index);
+}
+
+int parc__cache_call_one(parc__cache_scope *s, parc_fn fn, const void *in, size_t in_size,
+                         void *out, size_t out_size, const void *context, size_t context_size) {
+  block b;
+  b.scope = s;
+  b.n = 1;
+  b.out_size = out_size;
+  b.k[0] = (key_parts){in_size ? in : NULL, in_size, NULL, 0, false, 0, 0};
+  b.out[0] = out_size ? out : NULL;
+  fetch(&b);
+  if (b.hit) return PARC_OK;
+  parc_task t;
+  memset(&t, 0, sizeof t);
+  t.context = context_size ? context : NULL;
+  t.context_size = context_size;
+  int rc = parc__task_call(fn, b.k[0].in, b.out[0], &t);
+  if (rc != PARC_OK) {
+    rc = parc__error(PARC_ETASK, "%s", t.message ? t.message : "the task failed");
+    parc__free(t.message);
+    return rc;
+  }
+  store(&b, 1, t.used_index);
+  return PARC_OK;
+}
