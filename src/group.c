@@ -25,8 +25,10 @@
 #define ORDER_FIRST 1024      /* entries in segment 0; segment s has ORDER_FIRST << s */
 #define CHUNK_TARGET_NS 50000 /* automatic batching aims at 50 us per claim */
 
+/* A failed task's record: its message, and (in a sparse group) its status. */
 typedef struct group_message {
   size_t index;
+  int status;
   char *text;
 } group_message;
 
@@ -40,6 +42,7 @@ struct parc_group {
   char *label;
   parc__cache_binding *cache; /* opt->cache: name, version, context hash; NULL = none */
   bool keep_order;            /* false for parc_map: nobody will call next */
+  bool sparse;                /* parc_map: failures recorded, no status bytes */
   parc__progress *progress;
 
   pthread_mutex_t lock;       /* guards the fields up to `finished` */
@@ -117,10 +120,31 @@ static parc__job *job_of(const parc_group *g, size_t index) {
   return NULL;
 }
 
+static int compare_messages(const void *a, const void *b) {
+  size_t x = ((const group_message *)a)->index, y = ((const group_message *)b)->index;
+  return (x > y) - (x < y);
+}
+
+/* The failure record of `index`, or NULL (lock held; sorts on demand). */
+static const group_message *find_message(const parc_group *g, size_t index) {
+  if (g->nmessages == 0) return NULL;
+  parc_group *mutable_group = (parc_group *)g;
+  if (!g->messages_sorted) {
+    qsort(mutable_group->messages, g->nmessages, sizeof g->messages[0], compare_messages);
+    mutable_group->messages_sorted = true;
+  }
+  group_message key = {index, 0, NULL};
+  return bsearch(&key, g->messages, g->nmessages, sizeof g->messages[0], compare_messages);
+}
+
+/* A sparse job (parc_map's) keeps no status bytes: its failures are
+   records, every other task is OK once the map has finished. */
 static int status_locked(const parc_group *g, size_t index) {
   parc__job *job = job_of(g, index);
   if (!job) return PARC_EINVAL;
-  return job_status(job, index - job->first);
+  if (job->status) return job_status(job, index - job->first);
+  const group_message *found = find_message(g, index);
+  return found ? found->status : PARC_OK;
 }
 
 static void lock_group(const parc_group *g) { pthread_mutex_lock((pthread_mutex_t *)&g->lock); }
@@ -147,6 +171,7 @@ static int group_create(parc_group **out, parc_pool *pool, const parc_options *o
   g->stop_on_error = opt->stop_on_error != 0;
   g->seed = opt->seed ? opt->seed : pool->config.seed;
   g->keep_order = keep_order;
+  g->sparse = !keep_order;
   g->label = parc__strdup(opt->label ? opt->label : "parc");
   if (pool->config.verbose > 0)
     g->progress = parc__progress_create(g->label ? g->label : "parc", pool->config.verbose);
@@ -208,7 +233,9 @@ static int check_buffers(const char *who, const parc_group *g, parc_fn fn, const
    (submit) the input copy. calloc, not malloc + memset: a large block
    comes zeroed from the kernel, and pending is 0. */
 static parc__job *job_new(parc_group *g, parc_fn fn, size_t count, size_t copy_size) {
-  size_t status_bytes = count * sizeof(_Atomic signed char);
+  /* parc_map's group is sparse: fresh pages cost 20-50 us each to fault in
+     on some VMs, which for a byte per task was 10 ns per task. */
+  size_t status_bytes = g->sparse ? 0 : count * sizeof(_Atomic signed char);
   size_t header = sizeof(parc__job) + status_bytes;
   header = (header + 15) & ~(size_t)15;
   if (count > SIZE_MAX / 2 || copy_size > SIZE_MAX - header - 64) return NULL;
@@ -220,7 +247,7 @@ static parc__job *job_new(parc_group *g, parc_fn fn, size_t count, size_t copy_s
   job->fn = fn;
   job->count = count;
   job->batch = g->batch;
-  job->status = (_Atomic signed char *)(job + 1);
+  job->status = g->sparse ? NULL : (_Atomic signed char *)(job + 1);
   job->index_base = SIZE_MAX;   /* job_enqueue sets it to `first` unless a graph did */
   if (copy_size) job->owned_input = (char *)job + header;
   return job;
@@ -378,7 +405,7 @@ void parc__task_prepare(parc_task *t, const parc__job *job, size_t offset, int w
 
 static void cancel_unstarted(parc_group *g);
 
-static void add_message(parc_group *g, size_t index, char *text) {
+static void add_message(parc_group *g, size_t index, int status, char *text) {
   lock_group(g);
   if (g->nmessages == g->messages_capacity) {
     size_t capacity = g->messages_capacity ? g->messages_capacity * 2 : 16;
@@ -392,14 +419,15 @@ static void add_message(parc_group *g, size_t index, char *text) {
     g->messages = grown;
     g->messages_capacity = capacity;
   }
-  g->messages[g->nmessages++] = (group_message){index, text};
+  g->messages[g->nmessages++] = (group_message){index, status, text};
   g->messages_sorted = false;
   unlock_group(g);
 }
 
 void parc__task_finish(parc__job *job, size_t offset, int status, char *message) {
   parc_group *g = job->group;
-  atomic_store_explicit(&job->status[offset], encode_status(status), memory_order_release);
+  if (job->status)
+    atomic_store_explicit(&job->status[offset], encode_status(status), memory_order_release);
   if (!is_failure(status)) {
     parc__free(message);
     return;
@@ -409,10 +437,11 @@ void parc__task_finish(parc__job *job, size_t offset, int status, char *message)
   if (status == PARC_ECANCELED) {
     atomic_min(&g->first_cancel, index);
     parc__free(message);
+    if (!job->status) add_message(g, index, status, NULL);
     return;
   }
   atomic_min(&g->first_failure, index);
-  if (message) add_message(g, index, message);
+  if (message || !job->status) add_message(g, index, status, message);
   if (g->stop_on_error) cancel_unstarted(g);
 }
 
@@ -500,9 +529,10 @@ static inline __attribute__((always_inline)) void run_range(parc__job *job, parc
       t->rng_ready = false;
       t->used_index = false;
       int rc = fn((const void *)in, (void *)out, t);
-      if (rc == 0 && !t->message)
-        atomic_store_explicit(&job->status[k], encode_status(PARC_OK), memory_order_relaxed);
-      else
+      if (rc == 0 && !t->message) {
+        if (job->status)
+          atomic_store_explicit(&job->status[k], encode_status(PARC_OK), memory_order_relaxed);
+      } else
         run_task_slowly(job, k, t, rc);
     }
   }
@@ -679,6 +709,9 @@ static int outcome(const parc_group *g) {
     lock_group(g);
     int status = status_locked(g, failed);
     unlock_group(g);
+    /* A sparse group that could not allocate a failure's record. */
+    if (status == PARC_OK)
+      return parc__error(PARC_ENOMEM, "parc_map: out of memory recording task %zu's failure", failed);
     return status;
   }
   return atomic_load(&g->first_cancel) != SIZE_MAX ? PARC_ECANCELED : PARC_OK;
@@ -717,26 +750,14 @@ int parc_group_status(const parc_group *g, size_t index) {
   return status;
 }
 
-static int compare_messages(const void *a, const void *b) {
-  size_t x = ((const group_message *)a)->index, y = ((const group_message *)b)->index;
-  return (x > y) - (x < y);
-}
-
 const char *parc_group_message(const parc_group *g, size_t index) {
   if (!g) return NULL;
-  parc_group *mutable_group = (parc_group *)g;
   const char *text = NULL;
   lock_group(g);
   int status = status_locked(g, index);
   if (is_failure(status) && status != PARC_EINVAL) {
-    if (!g->messages_sorted && g->nmessages > 0) {
-      qsort(mutable_group->messages, g->nmessages, sizeof g->messages[0], compare_messages);
-      mutable_group->messages_sorted = true;
-    }
-    group_message key = {index, NULL};
-    group_message *found = g->nmessages == 0 ? NULL
-        : bsearch(&key, g->messages, g->nmessages, sizeof g->messages[0], compare_messages);
-    text = found ? found->text : parc_strerror(status);
+    const group_message *found = find_message(g, index);
+    text = found && found->text ? found->text : parc_strerror(status);
   }
   unlock_group(g);
   return text;
@@ -782,7 +803,8 @@ int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_size, void *
   }
   rc = parc_group_wait(g, -1);
   if (status) {
-    for (size_t i = 0; i < n; i++) status[i] = job_status(g->jobs[0], i);
+    for (size_t i = 0; i < n; i++) status[i] = PARC_OK;
+    for (size_t i = 0; i < g->nmessages; i++) status[g->messages[i].index] = g->messages[i].status;
   }
   parc_group_destroy(g);
   return rc;
