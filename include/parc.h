@@ -170,9 +170,11 @@ typedef struct parc_options {
 } parc_options;              /* zero-initialised = all defaults */
 
 /* Automatic batching (batch = 0). Each worker claims a run of consecutive
-   tasks at a time. The first claims are small (1, then doubling), and each
+   tasks at a time. The first claims are small (1, then doubling; x8 on
+   PROCESSES), and each
    worker times its runs: the size aims at about 50 microseconds of work per
-   claim, so that dispatch costs well under 1% however small the task, but
+   claim on THREADS (500 on PROCESSES, where a claim is a round trip to the
+   worker process), so that dispatch costs little however small the task, but
    never exceeds remaining / (2 x workers) tasks, so the last claims shrink
    and uneven tasks still balance (guided self-scheduling). With batch = k,
    claims are exactly k tasks (fewer at the end); batch = 1 starts every

@@ -329,11 +329,13 @@ static void finish_range(parc__job *job, size_t from, size_t to, int status, con
 
 /* Reports the tasks a round finished, [k, k + r->done). */
 static void record(parc__job *job, proxy *p, size_t k, const round *r) {
-  for (size_t i = 0; i < r->done; i++) {
+  char *out = job->out_size ? job->out + k * job->out_size : NULL;
+  if (out && r->done && r->out != out) memcpy(out, r->out, r->done * job->out_size);
+  /* Only the last task of a round can have failed. parc_map keeps no
+     status for successes, so without a cache only that one needs a word. */
+  size_t i = job->status || job->cache_scope ? 0 : r->done - (r->done > 0);
+  for (; i < r->done; i++) {
     int status = i + 1 == r->done ? r->last_status : PARC_OK;
-    char *out = job->out_size ? job->out + (k + i) * job->out_size : NULL;
-    if (out && r->out != job->out + k * job->out_size)
-      memcpy(out, r->out + i * job->out_size, job->out_size);
     char *message = NULL;
     if (status != PARC_OK) message = parc__format("%s", p->slot->message);
     /* The child's parc_task is not sent back: assume it used its index. */

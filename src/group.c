@@ -23,7 +23,6 @@
 
 #define ORDER_SEGMENTS 48
 #define ORDER_FIRST 1024      /* entries in segment 0; segment s has ORDER_FIRST << s */
-#define CHUNK_TARGET_NS 50000 /* automatic batching aims at 50 us per claim */
 
 /* A failed task's record: its message, and (in a sparse group) its status. */
 typedef struct group_message {
@@ -370,9 +369,9 @@ size_t parc__job_chunk_size(const parc__job *job, int workers, size_t previous) 
   size_t next = atomic_load_explicit(&job->next, memory_order_relaxed);
   size_t remaining = next < job->count ? job->count - next : 1;
   size_t cap = remaining / (2 * (size_t)workers);
-  size_t grow = previous ? previous * 2 : 1;
+  size_t grow = previous ? previous * job->group->pool->chunk_growth : 1;
   uint64_t per_task = atomic_load_explicit(&job->ns_per_task, memory_order_relaxed);
-  size_t want = per_task ? (size_t)(CHUNK_TARGET_NS / per_task) : grow;
+  size_t want = per_task ? (size_t)(job->group->pool->chunk_target_ns / per_task) : grow;
   if (want > grow) want = grow;
   if (want > cap) want = cap;
   return want ? want : 1;

@@ -186,6 +186,10 @@ struct parc_pool {
   parc_config config;
   int workers;
   int cpus;                   /* parc_cpu_count() when the pool was made */
+  uint64_t chunk_target_ns;   /* automatic batching: work per claim (50 us on
+                                 threads, 500 us where a claim is a round trip
+                                 to another process) */
+  size_t chunk_growth;        /* and how fast claims grow to it: x2, x8 */
   const parc__backend_ops *ops;
   void *backend_data;
 

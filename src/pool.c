@@ -115,6 +115,8 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
   pool->config = config;
   pool->ops = ops;
   pool->cpus = parc_cpu_count();
+  pool->chunk_target_ns = config.backend == PARC_PROCESSES ? 500000 : 50000;
+  pool->chunk_growth = config.backend == PARC_PROCESSES ? 8 : 2;
   pool->workers = ops->runs_in_caller ? 1 : resolve_workers(config.workers);
   pthread_mutex_init(&pool->lock, NULL);
   pthread_cond_init(&pool->work, NULL);

@@ -105,15 +105,22 @@ static uint32_t wait_command(parc__slot *slot, uint32_t seen) {
 static void run_command(parc__slot *slot) {
   uint64_t start = parc__now_ns();
   slot->last_status = PARC_OK;
-  for (size_t i = 0; i < slot->count; i++) {
-    if (slot->timed) atomic_store_explicit(&slot->started_ns, parc__now_ns(), memory_order_relaxed);
-    parc_task t = slot->task;
-    t.index = slot->task.index + i;
+  /* Read the command once: the slot is shared memory the parent wrote. */
+  parc_task t = slot->task;
+  const size_t first = t.index, count = slot->count;
+  const size_t in_size = slot->in_size, out_size = slot->out_size;
+  const char *const in_base = slot->in;
+  char *const out_base = slot->out;
+  const parc_fn fn = slot->fn;
+  const bool timed = slot->timed;
+  for (size_t i = 0; i < count; i++) {
+    if (timed) atomic_store_explicit(&slot->started_ns, parc__now_ns(), memory_order_relaxed);
+    t.index = first + i;
     t.rng_ready = false;
     t.message = NULL;
-    const void *in = slot->in_size ? slot->in + i * slot->in_size : NULL;
-    void *out = slot->out_size ? slot->out + i * slot->out_size : NULL;
-    int status = parc__task_call(slot->fn, in, out, &t);
+    const void *in = in_size ? in_base + i * in_size : NULL;
+    void *out = out_size ? out_base + i * out_size : NULL;
+    int status = parc__task_call(fn, in, out, &t);
     if (status != PARC_OK) {
       /* Stop at a failure: the proxy records it (which may cancel the
          rest under stop_on_error) before the rest is posted again. */
