@@ -217,11 +217,7 @@ static void *committer(void *arg) {
       parc__cache_end_read(c);
       parc__cache_readers_release(c, now - CACHE_BATCH_SECONDS);
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long ns = ts.tv_nsec + (long long)(wait * 1e9);
-    ts.tv_sec += (time_t)(ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
+    struct timespec ts = parc__time_after(CLOCK_MONOTONIC, wait);
     pthread_cond_timedwait(&c->wake, &c->lock, &ts);
   }
   pthread_mutex_unlock(&c->lock);

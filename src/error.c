@@ -67,3 +67,12 @@ uint64_t parc__now_ns(void) {
 }
 
 double parc__now(void) { return (double)parc__now_ns() * 1e-9; }
+
+struct timespec parc__time_after(clockid_t clock, double seconds) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  long long ns = ts.tv_nsec + (long long)(seconds * 1e9);
+  ts.tv_sec += (time_t)(ns / 1000000000);
+  ts.tv_nsec = (long)(ns % 1000000000);
+  return ts;
+}

@@ -654,11 +654,7 @@ static bool sleep_until(parc_group *g, size_t target, double deadline) {
     /* Condition variables use CLOCK_REALTIME; wait in short slices so a
        clock jump cannot stretch the timeout. */
     double slice = deadline - now < 0.05 ? deadline - now : 0.05;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ns = ts.tv_nsec + (long long)(slice * 1e9);
-    ts.tv_sec += (time_t)(ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
+    struct timespec ts = parc__time_after(CLOCK_REALTIME, slice);
     pthread_cond_timedwait(&g->changed, &g->lock, &ts);
   }
   if (--g->waiters == 0) atomic_store(&g->wake_at, SIZE_MAX);

@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 #include <sys/types.h>
 
 #define PARC__HIDDEN __attribute__((visibility("hidden")))
@@ -53,6 +54,8 @@ void parc__alloc_fail_after(long n);
 /* ---- clock ------------------------------------------------------------ */
 double parc__now(void);        /* CLOCK_MONOTONIC, seconds */
 uint64_t parc__now_ns(void);
+/* `seconds` from now on `clock`, for pthread_cond_timedwait. */
+struct timespec parc__time_after(clockid_t clock, double seconds);
 
 /* ---- task.c ----------------------------------------------------------- */
 typedef struct parc__dep { const void *data; size_t size; } parc__dep;
