@@ -12,7 +12,10 @@
  * and reports each task. Inputs and outputs already in parc_shared_alloc
  * memory are used in place, without a copy.
  *
- * Faults. When a worker dies, the server reaps it and marks its slot DEAD.
+ * Faults. When a worker dies, the server reaps it and marks its slot DEAD;
+ * a worker that crashes on a signal it can catch marks it DEAD itself first
+ * (process_server.c), and once a worker has been replaced the server keeps
+ * a spare, so a replacement is usually ready at once.
  * The proxy then knows from the done count which tasks finished (they are
  * kept), which one was running (it is blamed: PARC_ECRASH, or retried while
  * config.retries allows) and which had not started (posted again to the
@@ -57,7 +60,7 @@ struct process_backend {
   int sock;                   /* our end of the server's request socket */
   pid_t server;
   int nslots;
-  parc__slot *slots;          /* shared */
+  parc__slot *slots;          /* shared: nslots, then the spare's */
   pid_t *pids;                /* the server's tables (its copies are the ones in use) */
   uint32_t *generations;
   proxy *proxies;
@@ -486,6 +489,7 @@ static int fork_server(process_backend *b, const parc_config *cfg) {
       .sock = sv[1],
       .pids = b->pids,
       .generations = b->generations,
+      .spare = &b->slots[b->nslots],
       .worker_init = cfg->worker_init,
       .worker_init_arg = cfg->worker_init_arg,
       .threads_per_worker = cpus / b->nslots > 1 ? cpus / b->nslots : 1,
@@ -525,7 +529,7 @@ static int processes_start(parc_pool *pool) {
   b->pool = pool;
   b->nslots = pool->workers;
   b->sock = -1;
-  b->slots = parc_shared_alloc((size_t)b->nslots * sizeof(parc__slot));
+  b->slots = parc_shared_alloc((size_t)(b->nslots + 1) * sizeof(parc__slot));
   b->pids = parc__calloc((size_t)b->nslots, sizeof(pid_t));
   b->generations = parc__calloc((size_t)b->nslots, sizeof(uint32_t));
   b->proxies = parc__calloc((size_t)b->nslots, sizeof(proxy));

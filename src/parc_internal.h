@@ -290,6 +290,8 @@ typedef struct parc__server_config {
   int sock;                       /* the server's end of the request socket */
   pid_t *pids;                    /* nslots entries, the server's own table ... */
   uint32_t *generations;          /* ... and the slot generation each was forked for */
+  parc__slot *spare;              /* shared: the server hands its spare worker a slot
+                                     here (count: the slot, generation: its generation) */
   void (*worker_init)(void *arg);
   void *worker_init_arg;
   int threads_per_worker;         /* OMP/OPENBLAS/MKL_NUM_THREADS unless set */

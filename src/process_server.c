@@ -16,6 +16,11 @@
  * server kills its workers and exits. Workers die with the server through
  * PR_SET_PDEATHSIG. Everything else — commands, inputs, outputs, statuses,
  * messages — travels through the slots in shared memory (parc__slot).
+ *
+ * Replacing a worker fast: a worker that crashes on a signal it can catch
+ * reports its own death in its slot (no wait for the reap), and once a
+ * pool has needed a replacement the server keeps one spare worker, forked
+ * and through worker_init, which it hands the next slot that needs one.
  */
 #include "parc_internal.h"
 
@@ -37,6 +42,7 @@
 #define WORKER_SPIN 30        /* polls of `command` before a worker sleeps (~5 us) */
 #define WORKER_SLEEP_NS 1000000000ull  /* a sleeping worker rechecks this often */
 #define REGISTRY_SIZE 256
+#define LEAVING_MAX 256       /* replaced workers the server has not reaped yet */
 
 /* ---- futexes ------------------------------------------------------------ */
 
@@ -143,8 +149,55 @@ static void set_thread_env(int threads) {
     if (!getenv(names[i])) setenv(names[i], value, 0);
 }
 
-static void worker_main(const parc__server_config *cfg, parc__slot *slot, uint32_t generation,
-                        int signal_fd, pid_t server) {
+/* A worker that crashes (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) says so
+   in its slot before it dies, so that its proxy need not wait for the
+   server to reap it: the slot's generation moves on (the server will then
+   not report the death again), the status is what waitpid would give, and
+   the signal is raised again with its default action. Deaths that cannot
+   be caught (SIGKILL, exit) are reported by the server's waitpid. Only a
+   signal whose disposition is still the default (the caller's handlers,
+   a sanitizer's, are kept) is caught. */
+static parc__slot *volatile crash_slot;   /* NULL until the worker owns a slot */
+static volatile uint32_t crash_generation;
+static volatile pid_t crash_pid;          /* the worker: not a child a task forked */
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+
+static void on_crash(int sig) {
+  parc__slot *slot = crash_slot;
+  uint32_t generation = crash_generation;
+  if (slot && getpid() == crash_pid &&
+      atomic_compare_exchange_strong(&slot->generation, &generation, generation + 1)) {
+    atomic_store(&slot->pid, 0);
+    atomic_store(&slot->wait_status, sig); /* WIFSIGNALED, WTERMSIG == sig */
+    atomic_store(&slot->state, PARC__SLOT_DEAD);
+    notify_proxy(slot);
+  }
+  /* The default action: a fault recurs on return, and a raised signal,
+     blocked in here, is delivered then. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, NULL);
+  raise(sig);
+}
+
+static void catch_crashes(void) {
+  for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++) {
+    struct sigaction old, sa;
+    if (sigaction(crash_signals[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL ||
+        (old.sa_flags & SA_SIGINFO))
+      continue;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_crash;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(crash_signals[i], &sa, NULL);
+  }
+}
+
+/* What every worker does first, fresh from fork. */
+static void worker_setup(const parc__server_config *cfg, int signal_fd, pid_t server) {
   /* Die with the server; it may have died before the prctl took effect. */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != server) _exit(1);
@@ -158,9 +211,16 @@ static void worker_main(const parc__server_config *cfg, parc__slot *slot, uint32
   /* Ctrl-C is for the caller; the workers die with the pool. */
   signal(SIGINT, SIG_IGN);
   signal(SIGCHLD, SIG_DFL);
+  crash_pid = getpid();
+  catch_crashes();
   sigprocmask(SIG_SETMASK, &cfg->worker_mask, NULL);
-  uint32_t seen = atomic_load(&slot->command);
-  if (cfg->worker_init) cfg->worker_init(cfg->worker_init_arg);
+}
+
+/* A worker that has run worker_init takes its slot. `seen`: the slot's
+   command count when the worker was made for it (so it cannot obey an
+   EXIT meant for the worker it replaces). */
+static void __attribute__((noreturn)) worker_serve(parc__slot *slot, uint32_t generation,
+                                                   uint32_t seen) {
   if (atomic_load(&slot->generation) == generation) atomic_store(&slot->state, PARC__SLOT_READY);
   notify_proxy(slot);
   for (;;) {
@@ -174,7 +234,59 @@ static void worker_main(const parc__server_config *cfg, parc__slot *slot, uint32
   }
 }
 
+static void __attribute__((noreturn))
+worker_main(const parc__server_config *cfg, parc__slot *slot, uint32_t generation, int signal_fd,
+            pid_t server) {
+  worker_setup(cfg, signal_fd, server);
+  uint32_t seen = atomic_load(&slot->command);
+  crash_generation = generation;
+  crash_slot = slot;
+  if (cfg->worker_init) cfg->worker_init(cfg->worker_init_arg);
+  worker_serve(slot, generation, seen);
+}
+
+/* The spare: runs worker_init, then waits until the server gives it a
+   slot (cfg->spare: count = the slot, generation = its generation). */
+static void __attribute__((noreturn)) spare_main(const parc__server_config *cfg, uint32_t assigned,
+                                                 int signal_fd, pid_t server) {
+  worker_setup(cfg, signal_fd, server);
+  if (cfg->worker_init) cfg->worker_init(cfg->worker_init_arg);
+  wait_command(cfg->spare, assigned);
+  parc__slot *slot = &cfg->slots[cfg->spare->count];
+  uint32_t generation = atomic_load(&cfg->spare->generation);
+  atomic_store(&cfg->spare->taken, assigned + 1);
+  uint32_t seen = atomic_load(&slot->command);
+  crash_generation = generation;
+  crash_slot = slot;
+  worker_serve(slot, generation, seen);
+}
+
 /* ---- the server ---------------------------------------------------------- */
+
+/* The server's own state (it is a process of its own). Once a worker has
+   had to be replaced, one spare worker is kept forked and initialised, so
+   that the next replacement is handed over instead of forked on demand.
+   A spare that dies before it is used turns spares off for good (a
+   worker_init that crashes must not make the server fork forever). */
+static struct {
+  pid_t spare;                /* 0 when none */
+  pid_t handed;               /* the spare last handed over, until it has read its
+                                 slot: no new spare may read the same mailbox before */
+  int handed_polls;           /* polls since (a long worker_init: poll less often) */
+  bool want_spare;            /* a worker has been replaced */
+  bool no_spare;
+  int spawns;
+  int nleaving;
+  pid_t leaving[LEAVING_MAX]; /* replaced workers not reaped yet */
+} server_state;
+
+static void forget_leaving(pid_t pid) {
+  for (int i = 0; i < server_state.nleaving; i++) {
+    if (server_state.leaving[i] != pid) continue;
+    server_state.leaving[i] = server_state.leaving[--server_state.nleaving];
+    return;
+  }
+}
 
 static void report_death(const parc__server_config *cfg, int i, int status) {
   parc__slot *slot = &cfg->slots[i];
@@ -189,6 +301,12 @@ static void reap(const parc__server_config *cfg) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    forget_leaving(pid);
+    if (pid == server_state.handed) server_state.handed = 0;
+    if (pid == server_state.spare) {
+      server_state.spare = 0;
+      server_state.no_spare = true;
+    }
     /* A worker retired by max_tasks_per_worker may already have been
        replaced in its slot: its pid is no longer in the table. */
     for (int i = 0; i < cfg->nslots; i++) {
@@ -208,9 +326,27 @@ static void spawn(const parc__server_config *cfg, int i, int signal_fd) {
      retired (the generation moving on) before fork returns here. */
   uint32_t generation = atomic_load(&slot->generation);
   atomic_store(&slot->spawn_errno, 0);
-  pid_t pid = fork();
-  if (pid == 0) worker_main(cfg, slot, generation, signal_fd, server);
+  if (++server_state.spawns > cfg->nslots) server_state.want_spare = true;
+  /* The worker it replaces may not be reaped yet (it reported its own
+     crash, or was retired): shut_down must still find it. */
+  if (cfg->pids[i] > 0 && server_state.nleaving < LEAVING_MAX)
+    server_state.leaving[server_state.nleaving++] = cfg->pids[i];
+  pid_t pid = server_state.spare;
+  if (pid > 0) {
+    parc__slot *spare = cfg->spare;
+    spare->count = (size_t)i;
+    atomic_store(&spare->generation, generation);
+    atomic_fetch_add_explicit(&spare->command, 1, memory_order_release);
+    if (atomic_load(&spare->worker_sleeping)) parc__futex_wake(&spare->command);
+    server_state.handed = pid;
+    server_state.handed_polls = 0;
+    server_state.spare = 0;
+  } else {
+    pid = fork();
+    if (pid == 0) worker_main(cfg, slot, generation, signal_fd, server);
+  }
   if (pid < 0) {
+    cfg->pids[i] = 0;
     atomic_store(&slot->spawn_errno, errno ? errno : EAGAIN);
     atomic_store(&slot->state, PARC__SLOT_DEAD);
     notify_proxy(slot);
@@ -221,9 +357,28 @@ static void spawn(const parc__server_config *cfg, int i, int signal_fd) {
   atomic_store(&slot->pid, pid);
 }
 
+static void fork_spare(const parc__server_config *cfg, int signal_fd) {
+  pid_t server = getpid();
+  uint32_t assigned = atomic_load(&cfg->spare->command);
+  pid_t pid = fork();
+  if (pid == 0) spare_main(cfg, assigned, signal_fd, server);
+  if (pid < 0) server_state.no_spare = true;
+  else server_state.spare = pid;
+}
+
 static void __attribute__((noreturn)) shut_down(const parc__server_config *cfg) {
+  /* Unreaped children only: their pids cannot have been reused. */
+  pid_t others[LEAVING_MAX + 1];
+  int nothers = 0;
+  for (int i = 0; i < server_state.nleaving; i++) others[nothers++] = server_state.leaving[i];
+  if (server_state.spare > 0) others[nothers++] = server_state.spare;
+  for (int i = 0; i < nothers; i++) kill(others[i], SIGKILL);
   for (int i = 0; i < cfg->nslots; i++)
     if (cfg->pids[i] > 0) kill(cfg->pids[i], SIGKILL);
+  for (int i = 0; i < nothers; i++) {
+    while (waitpid(others[i], NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
   for (int i = 0; i < cfg->nslots; i++) {
     int status = 0;
     if (cfg->pids[i] > 0) {
@@ -249,6 +404,9 @@ static void handle_request(const parc__server_config *cfg, int signal_fd) {
 void parc__server_main(const parc__server_config *cfg) {
   pid_t caller = getppid();
   parc__in_worker = true;
+  /* Fresh state, even in a server forked by a worker of another pool. */
+  memset(&server_state, 0, sizeof server_state);
+  crash_slot = NULL;
   prctl(PR_SET_NAME, "parc-server");
   close_registered(cfg->sock);
   set_thread_env(cfg->threads_per_worker);
@@ -261,10 +419,21 @@ void parc__server_main(const parc__server_config *cfg) {
   if (signal_fd < 0) shut_down(cfg);
   for (;;) {
     struct pollfd fds[2] = {{cfg->sock, POLLIN, 0}, {signal_fd, POLLIN, 0}};
-    int ready = poll(fds, 2, 1000);
+    /* A spare is forked only when nothing else is waiting. */
+    if (server_state.handed &&
+        atomic_load(&cfg->spare->taken) == atomic_load(&cfg->spare->command))
+      server_state.handed = 0;
+    bool spare_due = server_state.want_spare && !server_state.no_spare && !server_state.spare &&
+                     !server_state.handed;
+    /* ... and a spare handed over reads its slot at once: look again soon. */
+    int timeout = 1000;
+    if (spare_due) timeout = 0;
+    else if (server_state.handed) timeout = server_state.handed_polls++ < 50 ? 1 : 50;
+    int ready = poll(fds, 2, timeout);
     if (getppid() != caller) shut_down(cfg);
     if (ready <= 0) {
       reap(cfg); /* belt and braces: a SIGCHLD is never needed to reap */
+      if (ready == 0 && spare_due) fork_spare(cfg, signal_fd);
       continue;
     }
     if (fds[1].revents) {

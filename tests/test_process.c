@@ -551,4 +551,135 @@ TEST(exec_start_is_not_available_yet) {
   CHECK_INT(0, count_children());
 }
 
+/* ---- replacements: the process tree after many deaths ------------------------ */
+
+/* The children of `parent`: *live of them running, *zombies not reaped;
+   their pids go to pids[0..*live) (at most max). */
+static void children_of(pid_t parent, int *live, int *zombies, pid_t *pids, int max) {
+  *live = *zombies = 0;
+  DIR *d = opendir("/proc");
+  char path[300];
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    int pid, ppid;
+    char state;
+    if (fscanf(f, "%d (%*[^)]) %c %d", &pid, &state, &ppid) == 3 && ppid == parent) {
+      if (state == 'Z') {
+        ++*zombies;
+      } else {
+        if (*live < max) pids[*live] = pid;
+        ++*live;
+      }
+    }
+    fclose(f);
+  }
+  closedir(d);
+}
+
+/* The only child of this test process: the pool's fork server. */
+static pid_t fork_server_pid(void) {
+  int live, zombies;
+  pid_t pid = 0;
+  children_of(getpid(), &live, &zombies, &pid, 1);
+  CHECK_INT(1, live);
+  CHECK_INT(0, zombies);
+  return pid;
+}
+
+static int die_often(const void *in, void *out, parc_task *t) {
+  (void)t;
+  int x = *(const int *)in;
+  /* The signals a worker reports itself (default action still in place),
+     and one it cannot catch. */
+  if (x % 10 == 1) raise(SIGSEGV);
+  if (x % 10 == 4) abort();
+  if (x % 10 == 6) raise(SIGFPE);
+  if (x % 10 == 8) raise(SIGKILL);
+  *(int *)out = x + 1;
+  return 0;
+}
+
+TEST_WITH_LIMIT(many_deaths_leave_the_workers_and_at_most_one_spare, 60) {
+  enum { N = 120, WORKERS = 2 };
+  parc_pool *pool = process_pool(WORKERS, 0, 0, 0);
+  pid_t server = fork_server_pid();
+  static int in[N], out[N], status[N];
+  for (int i = 0; i < N; i++) in[i] = i, out[i] = -1;
+  parc_group *g;
+  parc_options opt = {.batch = 1};
+  CHECK_OK(parc_group_create(&g, pool, &opt));
+  CHECK_OK(parc_group_map(g, die_often, in, sizeof in[0], out, sizeof out[0], N));
+  CHECK_INT(PARC_ECRASH, parc_group_wait(g, 60));
+  for (int i = 0; i < N; i++) {
+    status[i] = parc_group_status(g, (size_t)i);
+    const char *expected = i % 10 == 1   ? "killed by signal 11 (Segmentation fault)"
+                           : i % 10 == 4 ? "killed by signal 6 (Aborted)"
+                           : i % 10 == 6 ? "killed by signal 8 (Floating point exception)"
+                           : i % 10 == 8 ? "killed by signal 9 (Killed)"
+                                         : NULL;
+    if (!expected) {
+      if (status[i] != PARC_OK || out[i] != i + 1)
+        FAIL_AT("task %d: status %d, out %d", i, status[i], out[i]);
+      continue;
+    }
+    CHECK_INT(PARC_ECRASH, status[i]);
+    CHECK_STR(expected, parc_group_message(g, (size_t)i));
+  }
+  parc_group_destroy(g);
+  /* The last deaths may still be reaped: wait (a bound against a hang,
+     not a timing) for the tree to settle. */
+  enum { MAX_PIDS = 16 };
+  pid_t pids[MAX_PIDS];
+  int live = 0, zombies = 0;
+  for (double deadline = now() + 10; now() < deadline; sleep_ms(5)) {
+    children_of(server, &live, &zombies, pids, MAX_PIDS);
+    if (zombies == 0 && live >= WORKERS && live <= WORKERS + 1) break;
+  }
+  if (zombies != 0 || live < WORKERS || live > WORKERS + 1)
+    FAIL_AT("the fork server has %d live children and %d zombies; expected %d or %d live, none "
+            "dead", live, zombies, WORKERS, WORKERS + 1);
+  check_clean_map(pool);
+  parc_pool_destroy(pool);
+  CHECK_INT(0, count_children());
+  for (int i = 0; i < live && i < MAX_PIDS; i++)
+    if (alive(pids[i])) FAIL_AT("worker %d outlived parc_pool_destroy", (int)pids[i]);
+}
+
+static void crash_in_init(void *arg) {
+  (void)arg;
+  raise(SIGSEGV);
+}
+
+TEST_WITH_LIMIT(a_worker_init_that_crashes_fails_each_task_and_leaves_nothing, 60) {
+  parc_config cfg;
+  parc_config_default(&cfg);
+  cfg.backend = PARC_PROCESSES;
+  cfg.workers = 2;
+  cfg.retries = 1;
+  cfg.worker_init = crash_in_init;
+  parc_pool *pool;
+  CHECK_OK(parc_pool_create(&pool, &cfg));
+  enum { N = 12 };
+  static int in[N], out[N], status[N];
+  for (int i = 0; i < N; i++) in[i] = i;
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_map(g, twice, in, sizeof in[0], out, sizeof out[0], N));
+  CHECK_INT(PARC_ECRASH, parc_group_wait(g, 60));
+  for (int i = 0; i < N; i++) {
+    status[i] = parc_group_status(g, (size_t)i);
+    CHECK_INT(PARC_ECRASH, status[i]);
+    CHECK_STR("worker_init: killed by signal 11 (Segmentation fault)",
+              parc_group_message(g, (size_t)i));
+  }
+  parc_group_destroy(g);
+  parc_pool_destroy(pool);
+  CHECK_INT(0, count_children());
+  CHECK_INT(-1, waitpid(-1, NULL, WNOHANG));
+  CHECK_INT(ECHILD, errno);
+}
+
 int main(int argc, char **argv) { return harness_main(argc, argv); }
