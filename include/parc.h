@@ -23,8 +23,9 @@
  *    caller must keep it valid; "copied" means the caller may reuse it at once.
  *  - Every function is thread-safe unless its comment says otherwise.
  *
- * Order of this file: status codes, pools, groups and map, inside a task,
- * random streams, shared memory, task graphs, cache.
+ * Order of this file: status codes, pools (and what is particular to process
+ * pools), groups and map, inside a task, random streams, shared memory, task
+ * graphs, cache, scaling table.
  */
 #ifndef PARC_H
 #define PARC_H
@@ -149,6 +150,70 @@ PARC_EXPORT parc_backend parc_pool_backend(const parc_pool *pool);
    pool. Groups must have been destroyed first; a group still alive is a
    caller bug, and its tasks are waited for anyway. NULL: no-op. */
 PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
+
+/* ------------------------------------------------------------------------ */
+/* Process pools                                                            */
+/* ------------------------------------------------------------------------ */
+/* PARC_PROCESSES runs each worker in its own process, so a task that
+   crashes or hangs costs that task, never the run.
+
+   Start. parc_pool_create forks one helper, the fork server, from the
+   calling thread; the server stays single-threaded and forks every worker,
+   the first ones and every replacement. So threads the caller starts later
+   (OpenMP, BLAS, its own, holding locks) cannot deadlock a new worker.
+   Workers see, copy-on-write, the caller's memory as it was when the pool
+   was created: globals, heap, and functions of libraries loaded by then (a
+   library dlopen()ed later is not in the workers). Memory written by the
+   caller after that is not seen by the workers, except parc_shared_alloc
+   memory (below) and what crosses the API: each task's input, the group's
+   context, graph dependencies. Output bytes are copied back into the
+   caller's `out` before the task is reported; records in parc_shared_alloc
+   memory are read and written in place, without a copy. A context outside
+   parc_shared_alloc memory is copied into each worker once per group and
+   compared with that copy before each dispatch: put a context of many
+   megabytes in parc_shared_alloc memory to avoid both.
+   Since some runtimes do not survive fork at all (GCC's libgomp hangs when
+   a forked child uses OpenMP after its parent did), an exec start method
+   (PARC_START_EXEC, PARC_START=exec) is reserved for starting workers as
+   fresh copies of the program; it is not available yet: parc_pool_create
+   returns PARC_EINVAL for it. Until then, create the process pool before
+   the program first uses OpenMP.
+
+   Faults. A worker that dies while running a task (any signal, exit(),
+   _exit(), SIGKILL from outside, the OOM killer) is reaped and replaced at
+   once; that task ends PARC_ECRASH with the message "killed by signal 11
+   (Segmentation fault)" (strsignal's text) or "exited with status 3". A
+   task running longer than config.timeout gets SIGTERM, then SIGKILL 0.25 s
+   later, and ends PARC_ETIMEDOUT ("timed out after 0.5 s"). With
+   config.retries = r, such a task is run again, on a fresh worker, up to r
+   more times; it fails only when it has killed r + 1 workers. Tasks of the
+   same dispatch that finished before the death keep their results, and the
+   ones not yet started run on the replacement: nothing else is lost and
+   the pool stays usable. A worker that dies in worker_init fails the task
+   it was started for ("worker_init: killed by signal ...") under the same
+   retry rule.
+
+   Lifecycle. worker_init runs once in each worker process, replacements
+   included. max_tasks_per_worker retires a worker after that many tasks
+   (for libraries that leak). Workers ignore SIGINT: Ctrl-C is the caller's
+   to handle, and if it kills the caller, or anything kills the caller, the
+   server notices, kills the workers and exits; workers also die with the
+   server (PR_SET_PDEATHSIG). parc_pool_destroy stops the server, which
+   kills every worker: a task still running then (a group not destroyed
+   first) ends PARC_ECRASH "stopped by parc_pool_destroy", tasks not started
+   PARC_ECANCELED. After it returns no process, file descriptor or
+   shared-memory name of the pool is left; while the pool lives it holds one
+   socket descriptor.
+
+   Threads in workers. Unless the environment already sets them, each
+   worker gets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS =
+   max(1, parc_cpu_count() / workers), so that BLAS or OpenMP inside tasks
+   does not oversubscribe the CPUs (joblib does the same). */
+
+enum {
+  PARC_START_FORK = 0,   /* fork from the pool's fork server (the default) */
+  PARC_START_EXEC = 1    /* fresh program copies: reserved, not yet available */
+};
 
 /* ------------------------------------------------------------------------ */
 /* Groups: submit, as_completed, map                                        */
@@ -284,6 +349,32 @@ PARC_EXPORT double parc_rng_normal(parc_rng *r, double mean, double sd);
 
 /* This task's stream, initialised on first use; owned by the task. */
 PARC_EXPORT parc_rng *parc_task_rng(parc_task *t);
+
+/* ------------------------------------------------------------------------ */
+/* Shared memory                                                            */
+/* ------------------------------------------------------------------------ */
+/* The joblib memmapping counterpart: a large array is stored once, and
+   tasks on every backend read it (or write disjoint parts of it) without
+   copies. */
+
+/* Returns size bytes of zero-filled memory, aligned to 64 bytes, at the
+   same address in the caller and in every worker of every process pool on
+   this host, whether the pool was created before or after this call.
+   Writes by any of them are seen by all. Thread-safe. size 0 gives a unique
+   pointer, as malloc(0) may. The memory comes from one region of address
+   space reserved per process at first use (64 GiB, or the largest power of
+   two the kernel grants, at least 256 MiB), backed by an anonymous memfd:
+   pages cost memory only once written, and nothing appears in /dev/shm.
+   Returns NULL with parc_errmsg() set when the region is exhausted, when it
+   cannot be mapped, or when called inside a process worker (allocate in
+   the caller). Free with parc_shared_free. */
+PARC_EXPORT void *parc_shared_alloc(size_t size);
+
+/* Frees memory from parc_shared_alloc; its pages go back to the system.
+   NULL, or a pointer parc_shared_alloc did not return, is a no-op; so is a
+   call inside a process worker. Must not be called while a task may still
+   use the memory. */
+PARC_EXPORT void parc_shared_free(void *p);
 
 /* ------------------------------------------------------------------------ */
 /* Task graphs                                                              */
@@ -526,96 +617,6 @@ PARC_EXPORT int parc_cache_call(parc_cache *c, const char *name, const char *ver
                                 const void *context, size_t context_size);
 
 /* ------------------------------------------------------------------------ */
-/* Process pools                                                            */
-/* ------------------------------------------------------------------------ */
-/* PARC_PROCESSES runs each worker in its own process, so a task that
-   crashes or hangs costs that task, never the run.
-
-   Start. parc_pool_create forks one helper, the fork server, from the
-   calling thread; the server stays single-threaded and forks every worker,
-   the first ones and every replacement. So threads the caller starts later
-   (OpenMP, BLAS, its own, holding locks) cannot deadlock a new worker.
-   Workers see, copy-on-write, the caller's memory as it was when the pool
-   was created: globals, heap, and functions of libraries loaded by then (a
-   library dlopen()ed later is not in the workers). Memory written by the
-   caller after that is not seen by the workers, except parc_shared_alloc
-   memory (below) and what crosses the API: each task's input, the group's
-   context, graph dependencies. Output bytes are copied back into the
-   caller's `out` before the task is reported; records in parc_shared_alloc
-   memory are read and written in place, without a copy. A context outside
-   parc_shared_alloc memory is copied into each worker once per group and
-   compared with that copy before each dispatch: put a context of many
-   megabytes in parc_shared_alloc memory to avoid both.
-   Since some runtimes do not survive fork at all (GCC's libgomp hangs when
-   a forked child uses OpenMP after its parent did), an exec start method
-   (PARC_START_EXEC, PARC_START=exec) is reserved for starting workers as
-   fresh copies of the program; it is not available yet: parc_pool_create
-   returns PARC_EINVAL for it. Until then, create the process pool before
-   the program first uses OpenMP.
-
-   Faults. A worker that dies while running a task (any signal, exit(),
-   _exit(), SIGKILL from outside, the OOM killer) is reaped and replaced at
-   once; that task ends PARC_ECRASH with the message "killed by signal 11
-   (Segmentation fault)" (strsignal's text) or "exited with status 3". A
-   task running longer than config.timeout gets SIGTERM, then SIGKILL 0.25 s
-   later, and ends PARC_ETIMEDOUT ("timed out after 0.5 s"). With
-   config.retries = r, such a task is run again, on a fresh worker, up to r
-   more times; it fails only when it has killed r + 1 workers. Tasks of the
-   same dispatch that finished before the death keep their results, and the
-   ones not yet started run on the replacement: nothing else is lost and
-   the pool stays usable. A worker that dies in worker_init fails the task
-   it was started for ("worker_init: killed by signal ...") under the same
-   retry rule.
-
-   Lifecycle. worker_init runs once in each worker process, replacements
-   included. max_tasks_per_worker retires a worker after that many tasks
-   (for libraries that leak). Workers ignore SIGINT: Ctrl-C is the caller's
-   to handle, and if it kills the caller, or anything kills the caller, the
-   server notices, kills the workers and exits; workers also die with the
-   server (PR_SET_PDEATHSIG). parc_pool_destroy stops the server, which
-   kills every worker: a task still running then (a group not destroyed
-   first) ends PARC_ECRASH "stopped by parc_pool_destroy", tasks not started
-   PARC_ECANCELED. After it returns no process, file descriptor or
-   shared-memory name of the pool is left; while the pool lives it holds one
-   socket descriptor.
-
-   Threads in workers. Unless the environment already sets them, each
-   worker gets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS =
-   max(1, parc_cpu_count() / workers), so that BLAS or OpenMP inside tasks
-   does not oversubscribe the CPUs (joblib does the same). */
-
-enum {
-  PARC_START_FORK = 0,   /* fork from the pool's fork server (the default) */
-  PARC_START_EXEC = 1    /* fresh program copies: reserved, not yet available */
-};
-
-/* ------------------------------------------------------------------------ */
-/* Shared memory                                                            */
-/* ------------------------------------------------------------------------ */
-/* The joblib memmapping counterpart: a large array is stored once, and
-   tasks on every backend read it (or write disjoint parts of it) without
-   copies. */
-
-/* Returns size bytes of zero-filled memory, aligned to 64 bytes, at the
-   same address in the caller and in every worker of every process pool on
-   this host, whether the pool was created before or after this call.
-   Writes by any of them are seen by all. Thread-safe. size 0 gives a unique
-   pointer, as malloc(0) may. The memory comes from one region of address
-   space reserved per process at first use (64 GiB, or the largest power of
-   two the kernel grants, at least 256 MiB), backed by an anonymous memfd:
-   pages cost memory only once written, and nothing appears in /dev/shm.
-   Returns NULL with parc_errmsg() set when the region is exhausted, when it
-   cannot be mapped, or when called inside a process worker (allocate in
-   the caller). Free with parc_shared_free. */
-PARC_EXPORT void *parc_shared_alloc(size_t size);
-
-/* Frees memory from parc_shared_alloc; its pages go back to the system.
-   NULL, or a pointer parc_shared_alloc did not return, is a no-op; so is a
-   call inside a process worker. Must not be called while a task may still
-   use the memory. */
-PARC_EXPORT void parc_shared_free(void *p);
-
-/* ------------------------------------------------------------------------ */
 /* Scaling table                                                            */
 /* ------------------------------------------------------------------------ */
 /* The chapter's benchmark_parallel: how much faster does my map run on N
@@ -710,8 +711,6 @@ PARC_EXPORT int parc_scaling(parc_fn fn, const void *in, size_t in_size, void *o
    Errors: PARC_EINVAL (NULL f, NULL rows with nrows > 0), PARC_ESYS
    (writing to f failed). */
 PARC_EXPORT int parc_scaling_print(FILE *f, const parc_scaling_row *rows, size_t nrows);
-
-/* @@PARC_SECTIONS@@ — shared memory, task graphs and the cache follow. */
 
 #ifdef __cplusplus
 }
