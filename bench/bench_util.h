@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,36 @@ static inline bench_result bench_in_child(bench_case_fn fn, const void *arg, uns
    (empty tasks) or seconds (workloads) and extra is the task count (empty
    tasks) or the result's mean (workloads). Lines starting with '#' are
    ignored. */
+/* The command line every C benchmark takes:
+   [--quick] [--repeats N] [--workers N] [--peers FILE] [--only LIST].
+   Fields keep the caller's defaults unless given; false (after printing
+   the usage, naming only_what as the --only list) on anything else. */
+typedef struct bench_args {
+  bool quick;
+  int repeats;
+  int workers;
+  const char *peers_path;
+  const char *only;
+} bench_args;
+
+static inline bool bench_parse_args(int argc, char **argv, bench_args *a, const char *only_what) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0) a->quick = true;
+    else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc) a->repeats = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) a->workers = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--peers") == 0 && i + 1 < argc) a->peers_path = argv[++i];
+    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) a->only = argv[++i];
+    else {
+      fprintf(stderr, "usage: %s [--quick] [--repeats N] [--workers N] [--peers FILE] [--only %s]\n",
+              argv[0], only_what);
+      return false;
+    }
+  }
+  if (a->repeats < 1) a->repeats = 1;
+  if (a->workers < 1) a->workers = 1;
+  return true;
+}
+
 typedef struct bench_peer {
   char key[48];
   double value;

@@ -260,27 +260,14 @@ static void print_table(const char *title, const char *check_name, row *rows, in
 }
 
 int main(int argc, char **argv) {
-  int repeats = 3;
-  bool quick = false;
-  const char *peers_path = NULL;
-  const char *only = NULL;
-  g_workers = parc_cpu_count();
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0) quick = true;
-    else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc) repeats = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) g_workers = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--peers") == 0 && i + 1 < argc) peers_path = argv[++i];
-    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
-    else {
-      fprintf(stderr,
-              "usage: %s [--quick] [--repeats N] [--workers N] [--peers FILE] [--only W:V,...]\n",
-              argv[0]);
-      return 2;
-    }
-  }
-  if (repeats < 1) repeats = 1;
+  bench_args args = {.repeats = 3, .workers = parc_cpu_count()};
+  if (!bench_parse_args(argc, argv, &args, "W:V,...")) return 2;
+  int repeats = args.repeats;
+  bool quick = args.quick;
+  const char *peers_path = args.peers_path;
+  const char *only = args.only;
+  g_workers = args.workers;
   if (repeats > 32) repeats = 32;
-  if (g_workers < 1) g_workers = 1;
   gsl_set_error_handler_off();
   size_t sizes[2] = {quick ? 2000 : 20000, quick ? 100000 : 1000000};
 
