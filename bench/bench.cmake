@@ -33,3 +33,6 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/bench/cache.c)
   parc_bench(bench_cache ${PROJECT_SOURCE_DIR}/bench/cache.c)
   target_link_libraries(bench_cache PRIVATE ${PARC_SQLITE3_TARGET})   # ages entries directly
 endif()
+
+# What a worker's death costs on PARC_PROCESSES (issue 3's 5 ms target).
+parc_bench(bench_crash ${PROJECT_SOURCE_DIR}/bench/crash.c)
