@@ -161,9 +161,10 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    calling thread; the server stays single-threaded and forks every worker,
    the first ones and every replacement. So threads the caller starts later
    (OpenMP, BLAS, its own, holding locks) cannot deadlock a new worker.
-   Workers see, copy-on-write, the caller's memory as it was when the pool
-   was created: globals, heap, and functions of libraries loaded by then (a
-   library dlopen()ed later is not in the workers). Memory written by the
+   With fork start (the default) workers see, copy-on-write, the caller's
+   memory as it was when the pool was created: globals, heap, and functions
+   of libraries loaded by then (a library dlopen()ed later is not in the
+   workers). Memory written by the
    caller after that is not seen by the workers, except parc_shared_alloc
    memory (below) and what crosses the API: each task's input, the group's
    context, graph dependencies. Output bytes are copied back into the
@@ -172,12 +173,35 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    parc_shared_alloc memory is copied into each worker once per group and
    compared with that copy before each dispatch: put a context of many
    megabytes in parc_shared_alloc memory to avoid both.
-   Since some runtimes do not survive fork at all (GCC's libgomp hangs when
-   a forked child uses OpenMP after its parent did), an exec start method
-   (PARC_START_EXEC, PARC_START=exec) is reserved for starting workers as
-   fresh copies of the program; it is not available yet: parc_pool_create
-   returns PARC_EINVAL for it. Until then, create the process pool before
-   the program first uses OpenMP.
+
+   Exec start. Some runtimes do not survive fork at all: GCC's libgomp
+   hangs when a forked child uses OpenMP after its parent did. With
+   config.start = PARC_START_EXEC (or env PARC_START=exec) the fork server
+   is instead a fresh copy of the program: parc_pool_create forks a child
+   that execs /proc/self/exe; before main runs, libparc's constructor maps
+   the shared region at the caller's address and makes that process the
+   fork server (it never reaches main), and the workers are forked from it.
+   Use it when the caller used OpenMP (or another fork-unsafe runtime)
+   before creating the pool and tasks use it too. What changes:
+   - Workers inherit no memory of the caller: globals and heap are as at
+     program start (constructors have run, main has not). Only what crosses
+     the API (inputs, outputs, the context, dependencies) and
+     parc_shared_alloc memory is shared. worker_init_arg must be NULL or
+     point into parc_shared_alloc memory (else PARC_EINVAL).
+   - Task functions and worker_init travel as (object, offset): they must
+     be in the executable or in a shared library loaded at startup, not in
+     one dlopen()ed later (such a task fails PARC_EINVAL, "exec start: the
+     task's function is not in the program or a library it loads at
+     startup"). The program must link libparc (the constructor), and
+     /proc/self/exe must be the program (not started through ld.so).
+   - Creating the pool costs an exec and the program's startup (a few ms);
+     tasks then cost the same as with fork start. The shared region is
+     asked for at a fixed address that a fresh process leaves free; when
+     the exec'd server cannot map it there, parc_pool_create fails
+     PARC_ESYS ("cannot map the shared region at the same address in the
+     exec'd server").
+   - OMP_NUM_THREADS etc. (below) are set in the exec'd environment, so
+     runtimes that read them when loaded see them.
 
    Faults. A worker that dies while running a task (any signal, exit(),
    _exit(), SIGKILL from outside, the OOM killer) is reaped and replaced at
@@ -203,7 +227,8 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    first) ends PARC_ECRASH "stopped by parc_pool_destroy", tasks not started
    PARC_ECANCELED. After it returns no process, file descriptor or
    shared-memory name of the pool is left; while the pool lives it holds one
-   socket descriptor.
+   socket descriptor. The shared region (first pool or parc_shared_alloc)
+   holds one close-on-exec memfd descriptor for the rest of the program.
 
    Threads in workers. Unless the environment already sets them, each
    worker gets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS =
@@ -212,7 +237,7 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
 
 enum {
   PARC_START_FORK = 0,   /* fork from the pool's fork server (the default) */
-  PARC_START_EXEC = 1    /* fresh program copies: reserved, not yet available */
+  PARC_START_EXEC = 1    /* exec a fresh copy of the program as the fork server */
 };
 
 /* ------------------------------------------------------------------------ */

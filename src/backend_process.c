@@ -53,6 +53,7 @@ typedef struct proxy {
   bool ready;                 /* the worker in the slot is READY */
   bool starting;              /* a spawn was requested */
   unsigned tasks;             /* tasks run by the current worker */
+  parc_fn exec_fn;            /* exec start: the fn whose (object, offset) is in the slot */
 } proxy;
 
 struct process_backend {
@@ -60,6 +61,7 @@ struct process_backend {
   int sock;                   /* our end of the server's request socket */
   pid_t server;
   int nslots;
+  bool exec;                  /* exec start: fns travel as (object, offset) */
   parc__slot *slots;          /* shared: nslots, then the spare's */
   pid_t *pids;                /* the server's tables (its copies are the ones in use) */
   uint32_t *generations;
@@ -245,6 +247,10 @@ static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task 
   }
   r->out = copy_out ? p->buffer + in_bytes : out;
   slot->op = PARC__OP_RUN;
+  if (p->backend->exec && p->exec_fn != job->fn) {
+    parc__fn_locate((const void *)job->fn, slot->fn_object, &slot->fn_offset);
+    p->exec_fn = job->fn;
+  }
   slot->fn = job->fn;
   slot->task = *t;
   slot->in = copy_in ? p->buffer : in;
@@ -499,17 +505,31 @@ static int fork_server(process_backend *b, const parc_config *cfg) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &server.worker_mask);
-  pid_t pid = fork();
-  if (pid == 0) parc__server_main(&server);
+  parc__exec *exec = NULL;
+  int rc = PARC_OK;
+  if (b->exec) {
+    server.exec = true;
+    rc = parc__exec_prepare(&server, &exec);
+  }
+  pid_t pid = -1;
+  if (rc == PARC_OK) {
+    pid = b->exec ? parc__exec_fork(exec) : fork();
+    if (pid == 0) parc__server_main(&server);
+  }
   int saved = errno;
   pthread_sigmask(SIG_SETMASK, &server.worker_mask, NULL);
   parc__server_unregister_fd(sv[1]);
   close(sv[1]);
-  if (pid < 0) {
+  if (rc == PARC_OK && pid < 0) {
+    errno = saved;
+    rc = parc__error_errno("parc_pool_create: fork of the fork server");
+  }
+  if (rc == PARC_OK && b->exec) rc = parc__exec_await(exec, pid);
+  parc__exec_free(exec);
+  if (rc != PARC_OK) {
     parc__server_unregister_fd(sv[0]);
     close(sv[0]);
-    errno = saved;
-    return parc__error_errno("parc_pool_create: fork of the fork server");
+    return rc;
   }
   b->sock = sv[0];
   b->server = pid;
@@ -517,10 +537,7 @@ static int fork_server(process_backend *b, const parc_config *cfg) {
 }
 
 static int processes_start(parc_pool *pool) {
-  if (pool->config.start == PARC_START_EXEC)
-    return parc__error(PARC_EINVAL, "parc_pool_create: PARC_START_EXEC (PARC_START=exec) is not "
-                                    "available yet; use PARC_START_FORK");
-  if (pool->config.start != PARC_START_FORK)
+  if (pool->config.start != PARC_START_FORK && pool->config.start != PARC_START_EXEC)
     return parc__error(PARC_EINVAL, "parc_pool_create: unknown start method %d", pool->config.start);
   int rc = parc__shared_init();
   if (rc) return rc;
@@ -528,6 +545,7 @@ static int processes_start(parc_pool *pool) {
   if (!b) return parc__error(PARC_ENOMEM, "parc_pool_create: out of memory");
   b->pool = pool;
   b->nslots = pool->workers;
+  b->exec = pool->config.start == PARC_START_EXEC;
   b->sock = -1;
   b->slots = parc_shared_alloc((size_t)(b->nslots + 1) * sizeof(parc__slot));
   b->pids = parc__calloc((size_t)b->nslots, sizeof(pid_t));

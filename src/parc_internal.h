@@ -242,6 +242,13 @@ int parc__shared_init(void);
 bool parc__shared_contains(const void *p, size_t size);
 /* True in a process worker (and its fork server): parc_shared_alloc is off. */
 extern bool parc__in_worker;
+/* The region's memfd (close-on-exec; -1 when none) and where it is mapped. */
+int parc__shared_fd(void **base, size_t *size);
+/* In an exec'd fork server: maps the memfd at `base` (MAP_FIXED_NOREPLACE)
+   and makes it this process's region. 0, or -1 with errno. */
+int parc__shared_attach(int fd, void *base, size_t size);
+
+#define PARC__PATH_MAX 4096
 
 /* One worker slot of a process pool, in shared memory: the proxy thread
    (parent) posts a command, the worker (child) runs it and replies, the
@@ -266,7 +273,11 @@ typedef struct parc__slot {
                                      whose generation is stale exits on its next wake */
   /* The command, written before `command` is bumped. */
   int op;
-  parc_fn fn;
+  parc_fn fn;                     /* the caller's address */
+  /* Exec start: fn as an offset in an object (PARC__FN_UNKNOWN: in none),
+     written by the proxy when fn changes; the worker adds its own base. */
+  uintptr_t fn_offset;
+  char fn_object[PARC__PATH_MAX]; /* dl_iterate_phdr's name, "" = the program */
   parc_task task;                 /* template: index of the first task, context, seed, deps */
   const char *in;                 /* task i reads in + i * in_size (shared memory) */
   size_t in_size;
@@ -296,7 +307,30 @@ typedef struct parc__server_config {
   void *worker_init_arg;
   int threads_per_worker;         /* OMP/OPENBLAS/MKL_NUM_THREADS unless set */
   sigset_t worker_mask;           /* the caller's signal mask, restored in workers */
+  bool exec;                      /* exec start: fns arrive as (object, offset) */
 } parc__server_config;
+
+/* ---- exec start (process_exec.c) ---------------------------------------- */
+#define PARC__FN_UNKNOWN UINTPTR_MAX
+/* Where fn lies: the name of its object as dl_iterate_phdr gives it ("" for
+   the program) and its offset from the object's load address. False (and
+   *offset = PARC__FN_UNKNOWN) when no loaded object holds it. */
+bool parc__fn_locate(const void *fn, char object[PARC__PATH_MAX], uintptr_t *offset);
+/* The address of (object, offset) in this process, NULL when not loaded. */
+void *parc__fn_resolve(const char *object, uintptr_t offset);
+/* An exec'd fork server: the child of fork execs /proc/self/exe, whose
+   libparc constructor maps the shared region at the same address and runs
+   parc__server_main with a copy of *cfg (cfg->sock: the server's end, kept
+   open across exec; cfg->worker_init travels as an offset). prepare (before
+   fork: allocates, locates worker_init): PARC_OK, or PARC_EINVAL/ENOMEM/ESYS
+   with a message. fork: the child's pid, or -1 with errno (only async-signal-
+   safe calls in the child). await: waits until the server runs; on failure
+   reaps it, PARC_ESYS with a message. free: NULL is fine. */
+typedef struct parc__exec parc__exec;
+int parc__exec_prepare(const parc__server_config *cfg, parc__exec **e);
+pid_t parc__exec_fork(parc__exec *e);
+int parc__exec_await(parc__exec *e, pid_t pid);
+void parc__exec_free(parc__exec *e);
 
 /* A request to the fork server (one SOCK_SEQPACKET message). */
 enum { PARC__REQ_SPAWN = 1, PARC__REQ_KILL = 2, PARC__REQ_QUIT = 3 };

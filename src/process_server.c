@@ -107,6 +107,19 @@ static uint32_t wait_command(parc__slot *slot, uint32_t seen) {
   }
 }
 
+/* Exec start: the caller's fn, resolved here once per change. */
+static bool exec_mode;
+static parc_fn exec_key, exec_fn;
+
+static parc_fn command_fn(parc__slot *slot) {
+  if (!exec_mode) return slot->fn;
+  if (slot->fn != exec_key || !exec_fn) {
+    exec_fn = (parc_fn)parc__fn_resolve(slot->fn_object, slot->fn_offset);
+    exec_key = slot->fn;
+  }
+  return exec_fn;
+}
+
 /* Runs the posted tasks, exactly as parc__chunk_run does in a thread. */
 static void run_command(parc__slot *slot) {
   uint64_t start = parc__now_ns();
@@ -117,7 +130,17 @@ static void run_command(parc__slot *slot) {
   const size_t in_size = slot->in_size, out_size = slot->out_size;
   const char *const in_base = slot->in;
   char *const out_base = slot->out;
-  const parc_fn fn = slot->fn;
+  const parc_fn fn = command_fn(slot);
+  if (!fn) {
+    snprintf(slot->message, sizeof slot->message,
+             "exec start: the task's function is not in the program or a library it loads at "
+             "startup%s%.512s",
+             slot->fn_object[0] ? ": " : "", slot->fn_object);
+    slot->last_status = PARC_EINVAL;
+    atomic_store_explicit(&slot->done, 1, memory_order_release);
+    slot->elapsed_ns = 0;
+    return;
+  }
   const bool timed = slot->timed;
   for (size_t i = 0; i < count; i++) {
     if (timed) atomic_store_explicit(&slot->started_ns, parc__now_ns(), memory_order_relaxed);
@@ -407,6 +430,8 @@ void parc__server_main(const parc__server_config *cfg) {
   /* Fresh state, even in a server forked by a worker of another pool. */
   memset(&server_state, 0, sizeof server_state);
   crash_slot = NULL;
+  exec_mode = cfg->exec;
+  exec_key = exec_fn = NULL;
   prctl(PR_SET_NAME, "parc-server");
   close_registered(cfg->sock);
   set_thread_env(cfg->threads_per_worker);

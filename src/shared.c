@@ -5,11 +5,14 @@
  * How: one large region of address space (64 GiB by default, halved until
  * the kernel grants it) is mapped MAP_SHARED | MAP_NORESERVE from an
  * anonymous memfd, once per process, at the first parc_shared_alloc or the
- * first PARC_PROCESSES pool, whichever comes first. The memfd is closed at
- * once, so no file descriptor and no /dev/shm name exists. Workers are
- * forked after the region exists, so they inherit the very same mapping:
- * a block handed out later is at the same address everywhere, and writes
- * are seen by all. Pages cost memory only once touched.
+ * first PARC_PROCESSES pool, whichever comes first. No /dev/shm name
+ * exists; the memfd stays open (close-on-exec) so that an exec-start fork
+ * server (process_exec.c) can map it again. Forked workers inherit the very
+ * same mapping; an exec'd server maps the memfd at the same address, which
+ * is why the region asks for a fixed hint (REGION_HINT) that a fresh
+ * process, sanitizers included, leaves free. So a block handed out later is
+ * at the same address everywhere, and writes are seen by all. Pages cost
+ * memory only once touched.
  *
  * The allocator is small: a bump pointer plus a sorted list of free ranges
  * (first fit, coalescing), kept in the caller's heap under one mutex. Every
@@ -27,6 +30,11 @@
 
 #define REGION_MAX ((size_t)64 << 30)
 #define REGION_MIN ((size_t)256 << 20)
+/* Below every top-down mapping of a fresh process (the randomised mmap base
+   stays within 1 TiB of the top of the address space), outside ASan's
+   shadow and allocator, inside TSan's high application range. Only a hint:
+   when it is taken the kernel chooses, and exec start may then fail. */
+#define REGION_HINT ((void *)0x7e8000000000ull)
 #define BLOCK_ALIGN ((size_t)64)
 #define HEADER_SIZE BLOCK_ALIGN
 #define BLOCK_MAGIC 0x70617263736d656dULL /* "parcsmem" */
@@ -47,7 +55,8 @@ static struct {
   range *free;                /* sorted by offset, never adjacent */
   size_t nfree, capacity;
   int init_error;             /* errno of the failed mapping, 0 if none */
-} region;
+  int fd;                     /* the memfd (close-on-exec), -1 when attached or none */
+} region = {.fd = -1};
 
 static pthread_once_t region_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -61,7 +70,7 @@ static void region_map(void) {
   }
   for (size_t size = REGION_MAX; size >= REGION_MIN; size /= 2) {
     if (ftruncate(fd, (off_t)size) != 0) continue;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    void *p = mmap(REGION_HINT, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) continue;
     region.base = p;
     region.size = size;
@@ -69,8 +78,35 @@ static void region_map(void) {
     region.top = BLOCK_ALIGN;
     break;
   }
-  if (!region.base) region.init_error = errno ? errno : ENOMEM;
-  close(fd);
+  if (!region.base) {
+    region.init_error = errno ? errno : ENOMEM;
+    close(fd);
+    return;
+  }
+  region.fd = fd;
+}
+
+static void region_attached(void) {}
+
+int parc__shared_attach(int fd, void *base, size_t size) {
+  void *p = mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                 fd, 0);
+  if (p == MAP_FAILED) return -1;
+  if (p != base) { /* a kernel before 4.17 takes the flag as a hint */
+    munmap(p, size);
+    return -1;
+  }
+  region.base = base;
+  region.size = size;
+  region.top = size; /* nothing to hand out here */
+  pthread_once(&region_once, region_attached);
+  return 0;
+}
+
+int parc__shared_fd(void **base, size_t *size) {
+  *base = region.base;
+  *size = region.size;
+  return region.fd;
 }
 
 int parc__shared_init(void) {
