@@ -11,12 +11,8 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+#include "census.h"
 #include "harness.h"
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static double now(void) {
   struct timespec ts;
@@ -39,43 +35,11 @@ static parc_pool *process_pool(int workers, double timeout, int retries, unsigne
 
 /* ---- what is left behind ------------------------------------------------ */
 
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
-  closedir(d);
-  return n - 1; /* the directory's own descriptor */
-}
-
 static int count_dev_shm(void) {
   DIR *d = opendir("/dev/shm");
   if (!d) return 0;
   int n = 0;
   for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
-}
-
-/* Processes whose parent is this one (the harness makes each test a fresh
-   process, so these are ours). */
-static int count_children(void) {
-  DIR *d = opendir("/proc");
-  int n = 0;
-  char path[300], line[256];
-  for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    while (fgets(line, sizeof line, f)) {
-      int ppid;
-      if (sscanf(line, "PPid: %d", &ppid) == 1) {
-        n += ppid == getpid();
-        break;
-      }
-    }
-    fclose(f);
-  }
   closedir(d);
   return n;
 }

@@ -11,12 +11,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "census.h"
 #include "harness.h"
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static parc_pool *exec_pool(int workers, double timeout) {
   parc_config cfg;
@@ -28,37 +24,6 @@ static parc_pool *exec_pool(int workers, double timeout) {
   parc_pool *pool = NULL;
   CHECK_OK(parc_pool_create(&pool, &cfg));
   return pool;
-}
-
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
-  closedir(d);
-  return n - 1;
-}
-
-/* Processes whose parent is this one (each test is a fresh process). */
-static int count_children(void) {
-  DIR *d = opendir("/proc");
-  int n = 0;
-  char path[300], line[256];
-  for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    while (fgets(line, sizeof line, f)) {
-      int ppid;
-      if (sscanf(line, "PPid: %d", &ppid) == 1) {
-        n += ppid == getpid();
-        break;
-      }
-    }
-    fclose(f);
-  }
-  closedir(d);
-  return n;
 }
 
 /* ---- outputs and faults ---------------------------------------------------- */

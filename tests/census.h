@@ -1,0 +1,48 @@
+/* census.h — what a process-backend test counts: its own descriptors and
+   child processes, read from /proc. Each harness test runs in a fresh
+   process, so every child it finds is one the test made. */
+#ifndef PARC_TEST_CENSUS_H
+#define PARC_TEST_CENSUS_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1; /* the directory's own descriptor */
+}
+
+/* Processes whose parent is this one. */
+static int count_children(void) {
+  DIR *d = opendir("/proc");
+  int n = 0;
+  char path[300], line[256];
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    while (fgets(line, sizeof line, f)) {
+      int ppid;
+      if (sscanf(line, "PPid: %d", &ppid) == 1) {
+        n += ppid == getpid();
+        break;
+      }
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return n;
+}
+
+#endif
