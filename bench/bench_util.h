@@ -151,6 +151,20 @@ static inline bool bench_parse_args(int argc, char **argv, bench_args *a, const 
   return true;
 }
 
+/* Whether key is in the comma-separated list (NULL: every key is). */
+static inline bool bench_selected(const char *list, const char *key) {
+  if (!list) return true;
+  size_t len = strlen(key);
+  for (const char *p = list; *p;) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == len && strncmp(p, key, n) == 0) return true;
+    if (!end) break;
+    p = end + 1;
+  }
+  return false;
+}
+
 typedef struct bench_peer {
   char key[48];
   double value;

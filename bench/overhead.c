@@ -432,20 +432,6 @@ static bench_case cases[NCASES] = {
     [C_LB_OMP] = {"lb_omp", "OpenMP schedule(dynamic,1)", K_LB_OMP, 1000, 0, true},
 };
 
-/* Whether key is in the comma-separated list (NULL: every key is). */
-static bool selected(const char *list, const char *key) {
-  if (!list) return true;
-  size_t len = strlen(key);
-  for (const char *p = list; *p;) {
-    const char *end = strchr(p, ',');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (n == len && strncmp(p, key, n) == 0) return true;
-    if (!end) break;
-    p = end + 1;
-  }
-  return false;
-}
-
 static double median_of[NCASES];
 static double check_of[NCASES];
 static double cpu_of[NCASES];   /* CPU ns per task, NAN where not measured */
@@ -505,7 +491,7 @@ int main(int argc, char **argv) {
   if (repeats > 64) repeats = 64;
   for (int r = 0; r < repeats; r++) {
     for (int c = 0; c < NCASES; c++) {
-      if ((r > 0 && strncmp(note_of[c], "not built", 9) == 0) || !selected(only, cases[c].key)) {
+      if ((r > 0 && strncmp(note_of[c], "not built", 9) == 0) || !bench_selected(only, cases[c].key)) {
         values[c][r] = checks[c][r] = NAN;
         continue;
       }
@@ -536,7 +522,7 @@ int main(int argc, char **argv) {
          "pointer on the same arrays.\n\n");
   printf("  %-52s %9s %11s %11s\n", "empty tasks", "tasks", "ns/task", "CPU ns/task");
   for (int c = 0; c < NCASES; c++) {
-    if (cases[c].balance || !selected(only, cases[c].key)) continue;
+    if (cases[c].balance || !bench_selected(only, cases[c].key)) continue;
     print_row(cases[c].label, (double)cases[c].n, median_of[c], cpu_of[c],
               isfinite(median_of[c]) ? "" : note_of[c]);
   }
@@ -549,7 +535,7 @@ int main(int argc, char **argv) {
   printf("\n  %-52s %9s %11s %11s\n", "uneven tasks: 1,000 spins of 10 us..1 ms", "ms", "ideal ms",
          "makespan/ideal");
   for (int c = 0; c < NCASES; c++) {
-    if (!cases[c].balance || !selected(only, cases[c].key)) continue;
+    if (!cases[c].balance || !bench_selected(only, cases[c].key)) continue;
     double ideal_ms = check_of[c] * 1e3;
     printf("  %-52s %9.1f %11.1f %11.3f  %s\n", cases[c].label, median_of[c] * ideal_ms, ideal_ms,
            median_of[c], isfinite(median_of[c]) ? "" : note_of[c]);

@@ -213,20 +213,6 @@ static bench_result run_variant(const void *arg) {
 
 /* ---- the table ----------------------------------------------------------- */
 
-/* Whether key is in the comma-separated list (NULL: every key is). */
-static bool selected(const char *list, const char *key) {
-  if (!list) return true;
-  size_t len = strlen(key);
-  for (const char *p = list; *p;) {
-    const char *end = strchr(p, ',');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (n == len && strncmp(p, key, n) == 0) return true;
-    if (!end) break;
-    p = end + 1;
-  }
-  return false;
-}
-
 typedef struct row {
   char label[112];
   double seconds;
@@ -280,7 +266,7 @@ int main(int argc, char **argv) {
         row *out = &rows[w][v];
         char key[64];
         snprintf(key, sizeof key, "%s:%s", workload_key[w], variant_key[v]);
-        bool skip = !selected(only, key);
+        bool skip = !bench_selected(only, key);
         if (skip || (r > 0 && strncmp(out->note, "not built", 9) == 0)) {
           values[w][v][r] = cpus[w][v][r] = NAN;
           if (skip && r == 0) {

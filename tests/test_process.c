@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "census.h"
+#include "faults.h"
 #include "harness.h"
 
 static double now(void) {
@@ -57,33 +58,6 @@ static bool alive(pid_t pid) {
 /* ---- tasks ---------------------------------------------------------------- */
 
 enum { N_FAULTS = 3000 };
-enum { SEGV_AT = 101, ABORT_AT = 702, EXIT_AT = 1303, KILL_AT = 1904, HANG_AT = 2505 };
-
-static int faulty(const void *in, void *out, parc_task *t) {
-  int x = *(const int *)in;
-  switch (x) {
-    case SEGV_AT:
-      /* Sanitizers catch SIGSEGV to print a report; the default action is
-         what a plain program gets. */
-      signal(SIGSEGV, SIG_DFL);
-      {
-        /* A real invalid access: a page with no access rights. */
-        volatile int *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (page != MAP_FAILED && page != NULL) *page = 1;
-        raise(SIGSEGV);   /* should the store not fault */
-      }
-      break;
-    case ABORT_AT: abort();
-    case EXIT_AT: exit(3);
-    case KILL_AT: raise(SIGKILL); break;
-    case HANG_AT:
-      for (;;) sleep_ms(10);
-    default: break;
-  }
-  if (x % 500 == 7) return parc_fail(t, "x=%d refused", x);
-  *(int *)out = 2 * x;
-  return 0;
-}
 
 static void check_faults(parc_pool *pool, size_t batch) {
   static int in[N_FAULTS], out[N_FAULTS], status[N_FAULTS];

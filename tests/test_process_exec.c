@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "census.h"
+#include "faults.h"
 #include "harness.h"
 
 static parc_pool *exec_pool(int workers, double timeout) {
@@ -29,30 +30,6 @@ static parc_pool *exec_pool(int workers, double timeout) {
 /* ---- outputs and faults ---------------------------------------------------- */
 
 enum { N_FAULTS = 2000 };
-enum { SEGV_AT = 101, ABORT_AT = 702, EXIT_AT = 1303, KILL_AT = 1504, HANG_AT = 1805 };
-
-static int faulty(const void *in, void *out, parc_task *t) {
-  int x = *(const int *)in;
-  switch (x) {
-    case SEGV_AT:
-      signal(SIGSEGV, SIG_DFL);
-      {
-        volatile int *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (page != MAP_FAILED && page != NULL) *page = 1;
-        raise(SIGSEGV);
-      }
-      break;
-    case ABORT_AT: abort();
-    case EXIT_AT: exit(3);
-    case KILL_AT: raise(SIGKILL); break;
-    case HANG_AT:
-      for (;;) sleep_ms(10);
-    default: break;
-  }
-  if (x % 500 == 7) return parc_fail(t, "x=%d refused", x);
-  *(int *)out = 2 * x;
-  return 0;
-}
 
 TEST(exec_start_maps_correctly_and_isolates_crashes) {
   parc_pool *pool = exec_pool(2, 0.3);
