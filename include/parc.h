@@ -50,24 +50,33 @@ extern "C" {
 /* Status codes                                                             */
 /* ------------------------------------------------------------------------ */
 
-enum {
-  PARC_OK = 0,
-  PARC_DONE = 1,          /* parc_group_next: every task has been reported */
-  PARC_PENDING = 2,       /* parc_group_status: not finished yet */
-  PARC_EINVAL = -1,       /* bad argument; parc_errmsg() says which and why */
-  PARC_ENOMEM = -2,       /* an allocation failed; nothing was changed */
-  PARC_ESYS = -3,         /* a system call failed; parc_errmsg() has errno's text */
-  PARC_ETASK = -4,        /* the task returned non-zero or called parc_fail */
-  PARC_ECRASH = -5,       /* the worker died running it: signal or exit; message names it */
-  PARC_ETIMEDOUT = -6,    /* the task (or a wait) ran past its timeout */
-  PARC_ECANCELED = -7,    /* cancelled before it started */
-  PARC_EDEPENDENCY = -8,  /* graph: a node this one depends on failed */
-  PARC_EBACKEND = -9,     /* backend not built in or not usable here */
-};
+/* Every status code, from one list (libuv's UV_ERRNO_MAP): the enum,
+   parc_strerror and parc_status_name are generated from it, so they never
+   disagree. XX(name, value, text). */
+#define PARC_STATUS_MAP(XX)                                                        \
+  XX(PARC_OK, 0, "success")                                                        \
+  XX(PARC_DONE, 1, "every task has been reported")      /* parc_group_next */     \
+  XX(PARC_PENDING, 2, "not finished yet")               /* parc_group_status */   \
+  XX(PARC_EINVAL, -1, "invalid argument")    /* parc_errmsg() says which, why */  \
+  XX(PARC_ENOMEM, -2, "out of memory")       /* nothing was changed */            \
+  XX(PARC_ESYS, -3, "a system call failed")  /* parc_errmsg() has errno's text */ \
+  XX(PARC_ETASK, -4, "the task failed")      /* returned non-zero or parc_fail */ \
+  XX(PARC_ECRASH, -5, "the worker died running the task") /* message names how */ \
+  XX(PARC_ETIMEDOUT, -6, "timed out")        /* the task, or a wait */            \
+  XX(PARC_ECANCELED, -7, "cancelled before it started")                           \
+  XX(PARC_EDEPENDENCY, -8, "a dependency failed")        /* graphs */             \
+  XX(PARC_EBACKEND, -9, "backend not available")  /* not built in or unusable */
+
+#define PARC_STATUS_ENUM_(name, value, text) name = value,
+enum { PARC_STATUS_MAP(PARC_STATUS_ENUM_) };
+#undef PARC_STATUS_ENUM_
 
 /* A constant, static English name for a status ("PARC_EINVAL: invalid
-   argument"); never NULL, also for unknown codes. */
+   argument"); never NULL, also for unknown codes ("unknown parc status"). */
 PARC_EXPORT const char *parc_strerror(int status);
+
+/* The status's symbol ("PARC_EINVAL"); "PARC_UNKNOWN" for other values. */
+PARC_EXPORT const char *parc_status_name(int status);
 
 /* Detail of the last error returned to this thread by any parc function
    ("parc_group_map: in is NULL but in_size is 8"). Thread-local: other

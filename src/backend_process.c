@@ -4,9 +4,10 @@
  *
  * Shape. parc_pool_create forks one fork server (process_server.c), which
  * forks the workers. In the caller, one proxy thread per worker runs the
- * shared worker loop (pool.c): it claims chunks exactly as a thread worker
- * does, but ships each chunk to its worker through the worker's slot in
- * shared memory (shared.c) and waits, spinning briefly and then on a futex.
+ * dispatch worker loop (dispatch.c): it claims chunks exactly as a thread
+ * worker does, and this file is its executor: it ships the tasks to its
+ * worker through the worker's slot in shared memory (shared.c) and waits,
+ * spinning briefly and then on a futex.
  * The worker runs the tasks and writes outputs, a done count and the last
  * status in place; the proxy copies the outputs into the caller's buffer
  * and reports each task. Inputs and outputs already in parc_shared_alloc
@@ -25,7 +26,7 @@
  * child — and ends PARC_ETIMEDOUT. A worker stops at a task's failure, so
  * that stop_on_error cancels the rest of a chunk as it does on threads.
  */
-#include "parc_internal.h"
+#include "process.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -177,6 +178,7 @@ typedef struct round {
   bool killed;                /* we killed it for a timeout ... */
   size_t killed_at;           /* ... of this task of the round */
   uint64_t elapsed_ns;
+  bool used_index;            /* a task called parc_task_index or parc_task_rng */
   char *out;                  /* where the worker wrote outputs */
 } round;
 
@@ -223,17 +225,18 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
    and fills the slot's command. */
 static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task *t, round *r) {
   parc__slot *slot = p->slot;
-  const char *in = job->in_size ? job->in + k * job->in_size : NULL;
-  char *out = job->out_size ? job->out + k * job->out_size : NULL;
-  bool copy_in = in && !parc__shared_contains(in, n * job->in_size);
-  bool copy_out = out && !parc__shared_contains(out, n * job->out_size);
-  size_t in_bytes = copy_in ? align16(n * job->in_size) : 0;
-  size_t out_bytes = copy_out ? align16(n * job->out_size) : 0;
+  const parc__tasks *d = &job->tasks;
+  const char *in = d->in_size ? d->in + k * d->in_size : NULL;
+  char *out = d->out_size ? d->out + k * d->out_size : NULL;
+  bool copy_in = in && !parc__shared_contains(in, n * d->in_size);
+  bool copy_out = out && !parc__shared_contains(out, n * d->out_size);
+  size_t in_bytes = copy_in ? align16(n * d->in_size) : 0;
+  size_t out_bytes = copy_out ? align16(n * d->out_size) : 0;
   size_t dep_bytes = align16(t->ndeps * sizeof(parc__dep));
   for (size_t i = 0; i < t->ndeps; i++) dep_bytes += align16(t->deps[i].size);
   if (!ensure_buffer(p, in_bytes + out_bytes + dep_bytes)) return false;
   if (!ship_context(p, t)) return false;
-  if (copy_in) memcpy(p->buffer, in, n * job->in_size);
+  if (copy_in) memcpy(p->buffer, in, n * d->in_size);
   if (t->ndeps) {
     parc__dep *deps = (parc__dep *)(p->buffer + in_bytes + out_bytes);
     char *data = (char *)deps + align16(t->ndeps * sizeof(parc__dep));
@@ -247,16 +250,16 @@ static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task 
   }
   r->out = copy_out ? p->buffer + in_bytes : out;
   slot->op = PARC__OP_RUN;
-  if (p->backend->exec && p->exec_fn != job->fn) {
-    parc__fn_locate((const void *)job->fn, slot->fn_object, &slot->fn_offset);
-    p->exec_fn = job->fn;
+  if (p->backend->exec && p->exec_fn != d->fn) {
+    parc__fn_locate((const void *)d->fn, slot->fn_object, &slot->fn_offset);
+    p->exec_fn = d->fn;
   }
-  slot->fn = job->fn;
+  slot->fn = d->fn;
   slot->task = *t;
   slot->in = copy_in ? p->buffer : in;
-  slot->in_size = job->in_size;
+  slot->in_size = d->in_size;
   slot->out = r->out;
-  slot->out_size = job->out_size;
+  slot->out_size = d->out_size;
   slot->count = n;
   atomic_store(&slot->done, 0);
   atomic_store(&slot->started_ns, 0);
@@ -294,7 +297,8 @@ static void run_round(process_backend *b, proxy *p, const parc__job *job, size_t
                       int worker, round *r) {
   memset(r, 0, sizeof *r);
   parc_task t;
-  parc__task_prepare(&t, job, k, worker);
+  parc__task_init(&t, &job->tasks, worker);
+  t.index = job->tasks.index_base + k;
   if (!stage(p, job, k, n, &t, r)) {
     r->kind = ROUND_NOMEM;
     return;
@@ -327,60 +331,71 @@ static void run_round(process_backend *b, proxy *p, const parc__job *job, size_t
   }
   r->done = atomic_load_explicit(&slot->done, memory_order_acquire);
   r->last_status = slot->last_status;
+  r->used_index = slot->used_index;
 }
 
-/* ---- a chunk ------------------------------------------------------------- */
+/* ---- the executor --------------------------------------------------------- */
 
-static void finish_range(parc__job *job, size_t from, size_t to, int status, const char *text) {
-  for (size_t k = from; k < to; k++)
-    parc__task_finish(job, k, status, text ? parc__format("%s", text) : NULL);
+/* What one call of the executor reports back to dispatch. */
+typedef struct outcome {
+  parc__job *job;
+  size_t from;
+  uint64_t *bad;              /* NULL, or bit k - from: task k did not succeed */
+  bool *used_index;
+} outcome;
+
+static void fail(const outcome *o, size_t k, int status, char *message) {
+  parc__completion_fail(&o->job->record, k, status, message);
+  if (o->bad) *o->bad |= (uint64_t)1 << (k - o->from);
 }
 
-/* Reports the tasks a round finished, [k, k + r->done). */
-static void record(parc__job *job, proxy *p, size_t k, const round *r) {
-  char *out = job->out_size ? job->out + k * job->out_size : NULL;
-  if (out && r->done && r->out != out) memcpy(out, r->out, r->done * job->out_size);
-  /* Only the last task of a round can have failed. parc_map keeps no
-     status for successes, so without a cache only that one needs a word. */
-  size_t i = job->status || job->cache_scope ? 0 : r->done - (r->done > 0);
-  for (; i < r->done; i++) {
-    int status = i + 1 == r->done ? r->last_status : PARC_OK;
-    char *message = NULL;
-    if (status != PARC_OK) message = parc__format("%s", p->slot->message);
-    /* The child's parc_task is not sent back: assume it used its index. */
-    if (status == PARC_OK && job->cache_scope) parc__cache_store(job, k + i, true);
-    parc__task_finish(job, k + i, status, message);
-  }
+static void fail_range(const outcome *o, size_t from, size_t to, int status, const char *text) {
+  for (size_t k = from; k < to; k++) fail(o, k, status, text ? parc__format("%s", text) : NULL);
+}
+
+/* Reports the tasks a round finished, [k, k + r->done): all succeeded but
+   perhaps the last (a worker stops at a failure). */
+static void record(const outcome *o, proxy *p, size_t k, const round *r) {
+  parc__job *job = o->job;
+  char *out = job->tasks.out_size ? job->tasks.out + k * job->tasks.out_size : NULL;
+  if (out && r->done && r->out != out) memcpy(out, r->out, r->done * job->tasks.out_size);
+  if (r->used_index && o->used_index) *o->used_index = true;
+  if (r->done == 0) return;
+  bool last_failed = r->last_status != PARC_OK;
+  parc__completion_ok(&job->record, k, k + r->done - last_failed);
+  if (last_failed) fail(o, k + r->done - 1, r->last_status, parc__format("%s", p->slot->message));
 }
 
 static size_t round_size(const process_backend *b, const proxy *p, const parc__job *job,
                          size_t left) {
   size_t n = left;
-  size_t record_bytes = job->in_size + job->out_size;
+  size_t record_bytes = job->tasks.in_size + job->tasks.out_size;
   if (record_bytes && n > ROUND_BYTES / record_bytes) n = ROUND_BYTES / record_bytes;
   unsigned max = b->pool->config.max_tasks_per_worker;
   if (max && n > max - p->tasks) n = max - p->tasks;
   return n ? n : 1;
 }
 
-static void run_chunk(parc__worker *w, const parc__chunk *c) {
+/* Runs tasks [from, to) of job on w's worker process: rounds of tasks
+   posted to its slot, deaths blamed on the task that was running (or
+   retried), replacements requested at once. */
+static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t to,
+                            uint64_t *bad, bool *used_index) {
   process_backend *b = w->pool->backend_data;
   proxy *p = &b->proxies[w->id];
-  parc__job *job = c->job;
   const parc_config *cfg = &b->pool->config;
-  size_t k = c->offset, end = c->offset + c->count;
+  outcome o = {job, from, bad, used_index};
+  size_t k = from;
   int attempts = 0;                /* deaths so far blamed on task k */
-  size_t timed = 0;
-  uint64_t busy_ns = 0;
-  while (k < end) {
+  while (k < to) {
     if (atomic_load(&b->stopping) || parc__job_canceled(job)) {
-      finish_range(job, k, end, PARC_ECANCELED, NULL);
+      fail_range(&o, k, to, PARC_ECANCELED, NULL);
       break;
     }
     int wait_status = 0, spawn_errno = 0;
     int ready = await_ready(b, p, &wait_status, &spawn_errno);
     if (ready == SERVER_GONE) {
-      finish_range(job, k, end, PARC_ECRASH, "the pool's fork server is gone");
+      fail_range(&o, k, to, PARC_ECRASH, "the pool's fork server is gone");
       break;
     }
     if (ready == WORKER_DIED) {
@@ -389,63 +404,52 @@ static void run_chunk(parc__worker *w, const parc__chunk *c) {
         char *message = spawn_errno
                             ? parc__format("cannot fork a worker: %s", strerror(spawn_errno))
                             : death_message("worker_init: ", wait_status);
-        parc__task_finish(job, k++, PARC_ECRASH, message);
+        fail(&o, k++, PARC_ECRASH, message);
         attempts = 0;
       }
       continue;
     }
-    /* Cache: a hit is finished here and never shipped; with a cache, a
-       round is one task so that each is looked up first. */
-    if (job->cache_scope && parc__cache_fetch(job, k)) {
-      parc__task_finish(job, k++, PARC_OK, NULL);
-      continue;
-    }
-    size_t n = job->cache_scope ? 1 : round_size(b, p, job, end - k);
+    size_t n = round_size(b, p, job, to - k);
     round r;
     run_round(b, p, job, k, n, w->id, &r);
     if (r.kind == ROUND_NOMEM) {
-      finish_range(job, k, end, PARC_ENOMEM, "out of shared memory for the worker's buffers");
+      fail_range(&o, k, to, PARC_ENOMEM, "out of shared memory for the worker's buffers");
       break;
     }
-    record(job, p, k, &r);
+    record(&o, p, k, &r);
     k += r.done;
     p->tasks += (unsigned)r.done;
     if (r.done) attempts = 0;
     if (r.kind == ROUND_COMPLETE) {
-      timed += r.done;
-      busy_ns += r.elapsed_ns;
       if (cfg->max_tasks_per_worker && p->tasks >= cfg->max_tasks_per_worker) retire(b, p);
       continue;
     }
     if (r.kind == ROUND_GONE) {
-      finish_range(job, k, end, PARC_ECRASH, "the pool's fork server is gone");
+      fail_range(&o, k, to, PARC_ECRASH, "the pool's fork server is gone");
       break;
     }
     /* The worker died: replace it at once, then decide who is to blame. */
     spawn(b, p);
     if (atomic_load(&b->stopping)) {
-      if (r.taken && r.done < n)
-        parc__task_finish(job, k++, PARC_ECRASH, parc__format("stopped by parc_pool_destroy"));
+      if (r.taken && r.done < n) fail(&o, k++, PARC_ECRASH, parc__format("stopped by parc_pool_destroy"));
       continue;
     }
     /* Not started, or killed for a task that finished after all: not its fault. */
     if (r.done >= n || !r.taken || (r.killed && r.killed_at != r.done)) continue;
     if (++attempts <= cfg->retries) continue;
     if (r.killed)
-      parc__task_finish(job, k++, PARC_ETIMEDOUT, parc__format("timed out after %g s", cfg->timeout));
+      fail(&o, k++, PARC_ETIMEDOUT, parc__format("ran past the timeout of %g s", cfg->timeout));
     else
-      parc__task_finish(job, k++, PARC_ECRASH, death_message("", r.wait_status));
+      fail(&o, k++, PARC_ECRASH, death_message("", r.wait_status));
     attempts = 0;
   }
-  if (!job->batch && timed) parc__job_observe(job, timed, busy_ns);
-  parc__chunk_complete(c);
 }
 
 /* ---- start and stop ------------------------------------------------------ */
 
 static void *proxy_main(void *arg) {
   proxy *p = arg;
-  parc__worker_loop(p->backend->pool, (int)(p - p->backend->proxies), run_chunk);
+  parc__dispatch_worker_loop(p->backend->pool, (int)(p - p->backend->proxies), process_execute);
   return NULL;
 }
 
@@ -469,11 +473,7 @@ static void free_backend(process_backend *b) {
 static void shut_down(process_backend *b) {
   atomic_store(&b->stopping, true);
   request(b, PARC__REQ_QUIT, 0, 0);
-  parc_pool *pool = b->pool;
-  pthread_mutex_lock(&pool->lock);
-  pool->closing = true;
-  pthread_cond_broadcast(&pool->work);
-  pthread_mutex_unlock(&pool->lock);
+  parc__pool_close(b->pool);
   for (int i = 0; i < b->started; i++) pthread_join(b->threads[i], NULL);
   while (waitpid(b->server, NULL, 0) < 0 && errno == EINTR) {
   }
@@ -587,5 +587,11 @@ static void processes_stop(parc_pool *pool) {
   pool->backend_data = NULL;
 }
 
-const parc__backend_ops parc__backend_processes = {"processes", processes_start, processes_stop,
-                                                    false};
+const parc__backend_ops parc__backend_processes = {
+    .name = "processes",
+    .start = processes_start,
+    .stop = processes_stop,
+    .execute = process_execute,
+    .chunk_target_ns = 500000,
+    .chunk_growth = 8,
+};

@@ -1,10 +1,7 @@
 /*
- * backend_thread.c — PARC_THREADS and PARC_SERIAL.
- *
- * THREADS: a fixed set of threads, each running the shared worker loop
- * (pool.c) and executing chunks in place. C has no GIL: CPU-bound tasks
- * scale with the threads. SERIAL has no workers at all: the caller runs
- * each task inside parc_group_next / wait / destroy (group.c).
+ * backend_thread.c — PARC_THREADS: a fixed set of threads, each running
+ * the dispatch worker loop and executing chunks in place. C has no GIL:
+ * CPU-bound tasks scale with the threads.
  */
 #include "parc_internal.h"
 
@@ -20,25 +17,18 @@ typedef struct worker_start {
   int id;
 } worker_start;
 
-static void run_chunk(parc__worker *w, const parc__chunk *c) {
-  parc__chunk_run_all(c, w->id, w->pool->workers, &w->previous);
-}
-
 static void *worker_main(void *arg) {
   worker_start start = *(worker_start *)arg;
   parc__free(arg);
   const parc_config *cfg = &start.pool->config;
   if (cfg->worker_init) cfg->worker_init(cfg->worker_init_arg);
-  parc__worker_loop(start.pool, start.id, run_chunk);
+  parc__dispatch_worker_loop(start.pool, start.id, NULL);
   return NULL;
 }
 
 static void join_all(parc_pool *pool, thread_backend *backend) {
   /* Workers leave their loop only once the pool is closing. */
-  pthread_mutex_lock(&pool->lock);
-  pool->closing = true;
-  pthread_cond_broadcast(&pool->work);
-  pthread_mutex_unlock(&pool->lock);
+  parc__pool_close(pool);
   for (int i = 0; i < backend->started; i++) pthread_join(backend->threads[i], NULL);
   parc__free(backend->threads);
   parc__free(backend);
@@ -74,14 +64,10 @@ static int threads_start(parc_pool *pool) {
 
 static void threads_stop(parc_pool *pool) { join_all(pool, pool->backend_data); }
 
-const parc__backend_ops parc__backend_threads = {"threads", threads_start, threads_stop, false};
-
-static int serial_start(parc_pool *pool) {
-  const parc_config *cfg = &pool->config;
-  if (cfg->worker_init) cfg->worker_init(cfg->worker_init_arg);
-  return PARC_OK;
-}
-
-static void serial_stop(parc_pool *pool) { (void)pool; }
-
-const parc__backend_ops parc__backend_serial = {"serial", serial_start, serial_stop, true};
+const parc__backend_ops parc__backend_threads = {
+    .name = "threads",
+    .start = threads_start,
+    .stop = threads_stop,
+    .chunk_target_ns = 50000,
+    .chunk_growth = 2,
+};

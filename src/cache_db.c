@@ -197,14 +197,21 @@ static int open_checked(parc_cache *c) {
                          "one reads %d)", c->file, (long long)version, CACHE_SCHEMA);
     if (version != CACHE_SCHEMA) return OPEN_DAMAGED;
   }
-  char *mode = NULL;
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
-    mode = parc__strdup((const char *)sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-  bool wal = mode && strcmp(mode, "wal") == 0;
-  parc__free(mode);
+  bool wal = false;
+  /* Two processes opening a new cache at once both hold a shared lock
+     when they ask for WAL; SQLite then answers one of them SQLITE_BUSY at
+     once, without the busy handler (it would deadlock). Ask again. */
+  for (int attempt = 0; attempt < 3000 && !wal; attempt++) {
+    if (attempt) nanosleep(&(struct timespec){0, 10000000}, NULL);
+    sqlite3_stmt *st = NULL;
+    int step = SQLITE_ERROR;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK)
+      step = sqlite3_step(st);
+    const unsigned char *mode = step == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    wal = mode && strcmp((const char *)mode, "wal") == 0;
+    sqlite3_finalize(st);
+    if (!wal && step != SQLITE_BUSY && step != SQLITE_LOCKED && step != SQLITE_ROW) break;
+  }
   if (!wal) return db_error(c, PARC_ESYS, "cannot switch to WAL mode");
   exec(c, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144;"
           "PRAGMA temp_store = MEMORY");

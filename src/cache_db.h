@@ -28,7 +28,6 @@
 #define CACHE_ENTRY_OVERHEAD 32
 #define CACHE_CONTEXT_STORED_MAX ((size_t)1 << 20)
 #define CACHE_READERS_MAX 16     /* reader connections per handle */
-#define CACHE_BLOCK 64           /* tasks looked up together */
 
 struct parc__cache_scope {
   parc__cache_scope *next;

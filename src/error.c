@@ -13,21 +13,22 @@
 
 static _Thread_local char last_message[PARC__MESSAGE_MAX];
 
+#define STRERROR_CASE(name, value, text) \
+  case name: return #name ": " text;
+#define NAME_CASE(name, value, text) \
+  case name: return #name;
+
 const char *parc_strerror(int status) {
   switch (status) {
-    case PARC_OK: return "PARC_OK: success";
-    case PARC_DONE: return "PARC_DONE: every task has been reported";
-    case PARC_PENDING: return "PARC_PENDING: not finished yet";
-    case PARC_EINVAL: return "PARC_EINVAL: invalid argument";
-    case PARC_ENOMEM: return "PARC_ENOMEM: out of memory";
-    case PARC_ESYS: return "PARC_ESYS: a system call failed";
-    case PARC_ETASK: return "PARC_ETASK: the task failed";
-    case PARC_ECRASH: return "PARC_ECRASH: the worker died running the task";
-    case PARC_ETIMEDOUT: return "PARC_ETIMEDOUT: timed out";
-    case PARC_ECANCELED: return "PARC_ECANCELED: cancelled before it started";
-    case PARC_EDEPENDENCY: return "PARC_EDEPENDENCY: a dependency failed";
-    case PARC_EBACKEND: return "PARC_EBACKEND: backend not available";
+    PARC_STATUS_MAP(STRERROR_CASE)
     default: return "unknown parc status";
+  }
+}
+
+const char *parc_status_name(int status) {
+  switch (status) {
+    PARC_STATUS_MAP(NAME_CASE)
+    default: return "PARC_UNKNOWN";
   }
 }
 

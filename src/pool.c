@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static int parse_backend(const char *s, parc_backend *out) {
   static const struct { const char *name; parc_backend backend; } names[] = {
@@ -35,19 +36,41 @@ static int parse_int(const char *s, long lo, long hi, int *out) {
   return 0;
 }
 
+static int parse_start(const char *s, int *out) {
+  if (strcasecmp(s, "fork") == 0) *out = PARC_START_FORK;
+  else if (strcasecmp(s, "exec") == 0) *out = PARC_START_EXEC;
+  else return -1;
+  return 0;
+}
+
+/* The environment's overrides, applied to cfg. A value that does not
+   parse is an error (it names the variable and the value), never a silent
+   fallback to the default: PARC_BACKEND=proceses must not run on threads. */
+static int apply_environment(parc_config *cfg) {
+  const char *s = getenv("PARC_BACKEND");
+  if (s && parse_backend(s, &cfg->backend) != 0)
+    return parc__error(PARC_EINVAL,
+                       "PARC_BACKEND=%s: not a backend (threads, processes, serial or mpi)", s);
+  s = getenv("PARC_WORKERS");
+  if (s && parse_int(s, -PARC__MAX_WORKERS, PARC__MAX_WORKERS, &cfg->workers) != 0)
+    return parc__error(PARC_EINVAL, "PARC_WORKERS=%s: not an integer within +-%d", s,
+                       PARC__MAX_WORKERS);
+  s = getenv("PARC_VERBOSE");
+  if (s && parse_int(s, 0, 2, &cfg->verbose) != 0)
+    return parc__error(PARC_EINVAL, "PARC_VERBOSE=%s: not 0, 1 or 2", s);
+  s = getenv("PARC_START");
+  if (s && parse_start(s, &cfg->start) != 0)
+    return parc__error(PARC_EINVAL, "PARC_START=%s: not fork or exec", s);
+  return PARC_OK;
+}
+
 void parc_config_default(parc_config *cfg) {
   if (!cfg) return;
   memset(cfg, 0, sizeof *cfg);
   cfg->backend = PARC_THREADS;
-  const char *s = getenv("PARC_BACKEND");
-  if (s) parse_backend(s, &cfg->backend);
-  s = getenv("PARC_WORKERS");
-  if (s) parse_int(s, -PARC__MAX_WORKERS, PARC__MAX_WORKERS, &cfg->workers);
-  s = getenv("PARC_VERBOSE");
-  if (s) parse_int(s, 0, 2, &cfg->verbose);
-  s = getenv("PARC_START");
-  if (s && strcasecmp(s, "fork") == 0) cfg->start = PARC_START_FORK;
-  if (s && strcasecmp(s, "exec") == 0) cfg->start = PARC_START_EXEC;
+  /* A value that does not parse leaves its field (and those read after
+     it) at the default; parc_pool_create reports it. */
+  (void)apply_environment(cfg);
 }
 
 /* The `workers` rule of parc_config, or -1 when out of range. */
@@ -105,7 +128,11 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
   parc_config config;
   if (cfg) config = *cfg;
   else parc_config_default(&config);
-  int rc = check_config(&config);
+  /* Misspelled environment variables fail here, whoever built cfg. */
+  parc_config ignored = config;
+  int rc = apply_environment(&ignored);
+  if (rc) return rc;
+  rc = check_config(&config);
   if (rc) return rc;
   const parc__backend_ops *ops = backend_ops(config.backend);
   if (!ops) return backend_unavailable(config.backend);
@@ -115,14 +142,18 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
   pool->config = config;
   pool->ops = ops;
   pool->cpus = parc_cpu_count();
-  pool->chunk_target_ns = config.backend == PARC_PROCESSES ? 500000 : 50000;
-  pool->chunk_growth = config.backend == PARC_PROCESSES ? 8 : 2;
+  pool->owner = getpid();
   pool->workers = ops->runs_in_caller ? 1 : resolve_workers(config.workers);
   pthread_mutex_init(&pool->lock, NULL);
   pthread_cond_init(&pool->work, NULL);
   pthread_cond_init(&pool->released, NULL);
+  /* Stored before any worker or fork server exists: a task that maps on a
+     pool kept in a global (parc_pool_create(&global, ...)) finds it there,
+     in a forked worker too. */
+  *out = pool;
   rc = ops->start(pool);
   if (rc) {
+    *out = NULL;
     pthread_cond_destroy(&pool->released);
     pthread_cond_destroy(&pool->work);
     pthread_mutex_destroy(&pool->lock);
@@ -139,13 +170,17 @@ parc_backend parc_pool_backend(const parc_pool *pool) {
   return pool ? pool->config.backend : PARC_THREADS;
 }
 
-void parc_pool_destroy(parc_pool *pool) {
-  if (!pool) return;
-  /* Workers drain what is queued, then find the queue closed and empty. */
+void parc__pool_close(parc_pool *pool) {
   pthread_mutex_lock(&pool->lock);
   pool->closing = true;
   pthread_cond_broadcast(&pool->work);
   pthread_mutex_unlock(&pool->lock);
+}
+
+void parc_pool_destroy(parc_pool *pool) {
+  if (!pool) return;
+  /* Workers drain what is queued, then find the queue closed and empty. */
+  parc__pool_close(pool);
   pool->ops->stop(pool);
   pthread_cond_destroy(&pool->released);
   pthread_cond_destroy(&pool->work);
@@ -187,23 +222,20 @@ void parc__pool_push(parc_pool *pool, parc__job *job) {
   pthread_mutex_unlock(&pool->lock);
 }
 
-static bool claim_from(parc__worker *w, parc__chunk *chunk) {
+static bool claim_from(parc__worker *w, size_t *offset, size_t *count) {
   parc__job *job = w->job;
   size_t want = parc__job_chunk_size(job, w->pool->workers, w->previous);
-  size_t offset = 0;
-  size_t n = parc__job_claim(job, want, &offset);
+  size_t n = parc__job_claim(job, want, offset);
   if (n == 0) return false;
-  chunk->job = job;
-  chunk->offset = offset;
-  chunk->count = n;
+  *count = n;
   w->previous = n;
   return true;
 }
 
-bool parc__pool_claim(parc__worker *w, parc__chunk *chunk) {
+bool parc__pool_claim(parc__worker *w, size_t *offset, size_t *count) {
   /* Fast path: the job we hold still has tasks. */
-  if (w->job && claim_from(w, chunk)) return true;
-  parc__chunk_flush();
+  if (w->job && claim_from(w, offset, count)) return true;
+  parc__completion_flush();
   parc_pool *pool = w->pool;
   pthread_mutex_lock(&pool->lock);
   for (;;) {
@@ -222,7 +254,7 @@ bool parc__pool_claim(parc__worker *w, parc__chunk *chunk) {
     w->job = pool->head;
     w->job->users++;
     pthread_mutex_unlock(&pool->lock);
-    if (claim_from(w, chunk)) return true;
+    if (claim_from(w, offset, count)) return true;
     pthread_mutex_lock(&pool->lock);
   }
   pthread_mutex_unlock(&pool->lock);
@@ -234,12 +266,4 @@ void parc__pool_release_job(parc_pool *pool, parc__job *job) {
   queue_remove(pool, job);
   while (job->users > 0) pthread_cond_wait(&pool->released, &pool->lock);
   pthread_mutex_unlock(&pool->lock);
-}
-
-void parc__worker_loop(parc_pool *pool, int id,
-                       void (*run_chunk)(parc__worker *w, const parc__chunk *c)) {
-  parc__worker w = {.pool = pool, .id = id};
-  parc__chunk chunk;
-  parc__worker_thread_begin();
-  while (parc__pool_claim(&w, &chunk)) run_chunk(&w, &chunk);
 }

@@ -17,7 +17,7 @@
  * its load address), as for MPI. The proxy translates a job's fn once per
  * change (backend_process.c); a worker resolves it once per change.
  */
-#include "parc_internal.h"
+#include "process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +45,8 @@ typedef struct exec_block {
 struct parc__exec {
   exec_block *block;
   int memfd, sock;
+  int report[2];              /* close-on-exec pipe: the child writes execve's errno;
+                                 EOF means the exec happened (libuv's pattern) */
   char **envp;
   char *argv[2];
   char variable[160];
@@ -55,64 +57,19 @@ struct parc__exec {
 static const char *const thread_names[3] = {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                             "MKL_NUM_THREADS"};
 
-/* ---- functions as (object, offset) --------------------------------------- */
-
-typedef struct locate_query {
-  uintptr_t address;
-  const char *object;
-  uintptr_t base;
-  bool found;
-} locate_query;
-
-static int locate_one(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  locate_query *q = arg;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-    if (q->address >= start && q->address - start < ph->p_memsz) {
-      q->object = info->dlpi_name ? info->dlpi_name : "";
-      q->base = info->dlpi_addr;
-      q->found = true;
-      return 1;
-    }
-  }
-  return 0;
-}
-
-bool parc__fn_locate(const void *fn, char object[PARC__PATH_MAX], uintptr_t *offset) {
-  locate_query q = {(uintptr_t)fn, NULL, 0, false};
-  object[0] = '\0';
-  *offset = PARC__FN_UNKNOWN;
-  if (!fn) return false;
-  dl_iterate_phdr(locate_one, &q);
-  if (!q.found || strlen(q.object) >= PARC__PATH_MAX) return false;
-  snprintf(object, PARC__PATH_MAX, "%s", q.object);
-  *offset = q.address - q.base;
-  return true;
-}
-
-static int resolve_one(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  locate_query *q = arg;
-  if (strcmp(info->dlpi_name ? info->dlpi_name : "", q->object) != 0) return 0;
-  q->base = info->dlpi_addr;
-  q->found = true;
-  return 1;
-}
-
-void *parc__fn_resolve(const char *object, uintptr_t offset) {
-  if (offset == PARC__FN_UNKNOWN) return NULL;
-  locate_query q = {0, object, 0, false};
-  dl_iterate_phdr(resolve_one, &q);
-  return q.found ? (void *)(q.base + offset) : NULL;
-}
-
 /* ---- the caller's side --------------------------------------------------- */
+
+static void close_report(parc__exec *e, int end) {
+  if (e->report[end] < 0) return;
+  parc__server_unregister_fd(e->report[end]);
+  close(e->report[end]);
+  e->report[end] = -1;
+}
 
 void parc__exec_free(parc__exec *e) {
   if (!e) return;
+  close_report(e, 0);
+  close_report(e, 1);
   parc_shared_free(e->block);
   parc__free(e->envp);
   parc__free(e);
@@ -131,6 +88,16 @@ int parc__exec_prepare(const parc__server_config *cfg, parc__exec **out) {
                                     "NULL or point into parc_shared_alloc memory");
   parc__exec *e = parc__calloc(1, sizeof *e);
   if (!e) return parc__error(PARC_ENOMEM, "parc_pool_create: out of memory");
+  e->report[0] = e->report[1] = -1;
+  if (pipe2(e->report, O_CLOEXEC) != 0) {
+    int rc = parc__error_errno("parc_pool_create: exec start: pipe");
+    parc__exec_free(e);
+    return rc;
+  }
+  /* A fork server of another pool, forked meanwhile by another thread,
+     must not keep the write end open: our read would wait for its exit. */
+  parc__server_register_fd(e->report[0]);
+  parc__server_register_fd(e->report[1]);
   e->block = parc_shared_alloc(sizeof *e->block);
   size_t nenv = 0;
   while (environ && environ[nenv]) nenv++;
@@ -172,14 +139,39 @@ int parc__exec_prepare(const parc__server_config *cfg, parc__exec **out) {
 
 pid_t parc__exec_fork(parc__exec *e) {
   pid_t pid = fork();
-  if (pid != 0) return pid;
+  if (pid != 0) {
+    int saved = errno;
+    close_report(e, 1);
+    errno = saved;
+    return pid;
+  }
   /* The child of a possibly multithreaded caller: async-signal-safe only. */
   if (fcntl(e->sock, F_SETFD, 0) == 0 && fcntl(e->memfd, F_SETFD, 0) == 0)
     execve("/proc/self/exe", e->argv, e->envp);
+  int err = errno;
+  while (write(e->report[1], &err, sizeof err) < 0 && errno == EINTR) {
+  }
   _exit(STATUS_NO_EXEC);
 }
 
+/* execve's errno from the child, or 0 once the exec has happened. */
+static int exec_errno(parc__exec *e) {
+  int err = 0;
+  ssize_t n;
+  while ((n = read(e->report[0], &err, sizeof err)) < 0 && errno == EINTR) {
+  }
+  close_report(e, 0);
+  return n == (ssize_t)sizeof err ? err : 0;
+}
+
 int parc__exec_await(parc__exec *e, pid_t pid) {
+  int err = exec_errno(e);
+  if (err) {
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return parc__error(PARC_ESYS, "parc_pool_create: exec start: cannot exec /proc/self/exe: %s",
+                       strerror(err));
+  }
   uint64_t start = parc__now_ns();
   for (;;) {
     if (atomic_load(&e->block->ready)) return PARC_OK;

@@ -22,10 +22,9 @@
  * pool has needed a replacement the server keeps one spare worker, forked
  * and through worker_init, which it hands the next slot that needs one.
  */
-#include "parc_internal.h"
+#include "process.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -34,7 +33,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,17 +41,6 @@
 #define WORKER_SLEEP_NS 1000000000ull  /* a sleeping worker rechecks this often */
 #define REGISTRY_SIZE 256
 #define LEAVING_MAX 256       /* replaced workers the server has not reaped yet */
-
-/* ---- futexes ------------------------------------------------------------ */
-
-void parc__futex_wait(_Atomic uint32_t *word, uint32_t old, uint64_t timeout_ns) {
-  struct timespec ts = {(time_t)(timeout_ns / 1000000000u), (long)(timeout_ns % 1000000000u)};
-  syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, old, timeout_ns ? &ts : NULL, NULL, 0);
-}
-
-void parc__futex_wake(_Atomic uint32_t *word) {
-  syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-}
 
 /* Bumps slot->reply and wakes the proxy if it sleeps. */
 static void notify_proxy(parc__slot *slot) {
@@ -120,18 +107,26 @@ static parc_fn command_fn(parc__slot *slot) {
   return exec_fn;
 }
 
-/* Runs the posted tasks, exactly as parc__chunk_run does in a thread. */
+/* Output a task wrote with printf must reach the caller's stdout even when
+   it is a file or a pipe (fully buffered): flushed after every task that
+   left something in a buffer, so a later crash loses nothing of it. */
+static void flush_output(void) {
+  if (__fpending(stdout) || __fpending(stderr)) fflush(NULL);
+}
+
+/* Runs the posted tasks through the one routine (parc__tasks_run), as a
+   thread worker does; stops at the first failure, which the proxy records
+   (it may cancel the rest under stop_on_error) before posting the rest. */
 static void run_command(parc__slot *slot) {
   uint64_t start = parc__now_ns();
   slot->last_status = PARC_OK;
+  slot->used_index = false;
   /* Read the command once: the slot is shared memory the parent wrote. */
   parc_task t = slot->task;
-  const size_t first = t.index, count = slot->count;
-  const size_t in_size = slot->in_size, out_size = slot->out_size;
-  const char *const in_base = slot->in;
-  char *const out_base = slot->out;
-  const parc_fn fn = command_fn(slot);
-  if (!fn) {
+  const size_t count = slot->count;
+  parc__tasks d = {.fn = command_fn(slot), .in = slot->in, .in_size = slot->in_size,
+                   .out = slot->out, .out_size = slot->out_size, .index_base = t.index};
+  if (!d.fn) {
     snprintf(slot->message, sizeof slot->message,
              "exec start: the task's function is not in the program or a library it loads at "
              "startup%s%.512s",
@@ -141,26 +136,23 @@ static void run_command(parc__slot *slot) {
     slot->elapsed_ns = 0;
     return;
   }
-  const bool timed = slot->timed;
-  for (size_t i = 0; i < count; i++) {
-    if (timed) atomic_store_explicit(&slot->started_ns, parc__now_ns(), memory_order_relaxed);
-    t.index = first + i;
-    t.rng_ready = false;
-    t.message = NULL;
-    const void *in = in_size ? in_base + i * in_size : NULL;
-    void *out = out_size ? out_base + i * out_size : NULL;
-    int status = parc__task_call(fn, in, out, &t);
+  parc__task_watch watch = {&slot->done, slot->timed ? &slot->started_ns : NULL};
+  t.message = NULL;
+  t.used_index = false;
+  /* One task per call: each task's output is flushed before the next runs. */
+  for (size_t k = 0; k < count; k++) {
+    int status;
+    parc__tasks_run(&d, &t, k, k + 1, NULL, &watch, &status);
+    flush_output();
     if (status != PARC_OK) {
-      /* Stop at a failure: the proxy records it (which may cancel the
-         rest under stop_on_error) before the rest is posted again. */
       snprintf(slot->message, sizeof slot->message, "%s", t.message ? t.message : "");
       parc__free(t.message);
+      t.message = NULL;
       slot->last_status = status;
-      atomic_store_explicit(&slot->done, i + 1, memory_order_release);
       break;
     }
-    atomic_store_explicit(&slot->done, i + 1, memory_order_release);
   }
+  slot->used_index = t.used_index;
   slot->elapsed_ns = parc__now_ns() - start;
 }
 
@@ -249,7 +241,10 @@ static void __attribute__((noreturn)) worker_serve(parc__slot *slot, uint32_t ge
   for (;;) {
     seen = wait_command(slot, seen);
     /* Retired (a replacement may already own the slot), or told to exit. */
-    if (atomic_load(&slot->generation) != generation || slot->op != PARC__OP_RUN) _exit(0);
+    if (atomic_load(&slot->generation) != generation || slot->op != PARC__OP_RUN) {
+      fflush(NULL);
+      _exit(0);
+    }
     atomic_store(&slot->taken, seen);
     run_command(slot);
     atomic_store_explicit(&slot->finished, seen, memory_order_release);

@@ -2,8 +2,9 @@
  * task.c — what a running task sees: its index, worker, context, random
  * stream, dependencies, and parc_fail.
  *
- * A parc_task lives on the stack of whoever runs the task (a worker thread,
- * a forked worker, the caller on SERIAL); it is never shared.
+ * A parc_task lives with whoever runs the task (a worker thread, a forked
+ * worker, the caller on SERIAL); it is never shared. The routine that runs
+ * tasks, parc__tasks_run, is inline in parc_internal.h.
  */
 #include "parc_internal.h"
 
@@ -57,8 +58,18 @@ int parc_fail(parc_task *t, const char *fmt, ...) {
   return PARC_ETASK;
 }
 
-int parc__task_call(parc_fn fn, const void *in, void *out, parc_task *t) {
-  return parc__task_result(fn(in, out, t), t);
+void parc__task_init(parc_task *t, const parc__tasks *d, int worker) {
+  /* Field by field: the stream (48 bytes) needs no zeroing, only rng_ready. */
+  t->index = d->index_base;
+  t->worker = worker;
+  t->context = d->context;
+  t->context_size = d->context_size;
+  t->seed = d->seed;
+  t->rng_ready = false;
+  t->message = NULL;
+  t->deps = d->deps;
+  t->ndeps = d->ndeps;
+  t->used_index = false;
 }
 
 int parc__task_result(int rc, parc_task *t) {

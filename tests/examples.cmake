@@ -19,7 +19,7 @@ if(TARGET crash_isolation)
     $<TARGET_FILE:crash_isolation>
     "task  2: 4" "task  3: killed by signal 11 (Segmentation fault)"
     "task  5: killed by signal 6 (Aborted)" "task  7: exited with status 2"
-    "task  9: timed out after 0.5 s" "task 11: x=11 is out of range" "task 10: 100"
+    "task  9: ran past the timeout of 0.5 s" "task 11: x=11 is out of range" "task 10: 100"
     "next map on the same pool: PARC_OK: success, 2*2 = 4")
   set_tests_properties(example_crash_isolation PROPERTIES LABELS "example" TIMEOUT 120
     ENVIRONMENT "ASAN_OPTIONS=handle_segv=0:handle_abort=0;UBSAN_OPTIONS=handle_segv=0:handle_abort=0")

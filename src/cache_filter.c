@@ -1,11 +1,13 @@
 /*
- * cache_run.c — running tasks through the cache: keys, lookups a block at
- * a time, results waiting for their batch.
+ * cache_filter.c — the cache as a filter over a block of tasks: keys,
+ * lookups a block at a time, results waiting for their batch. Dispatch
+ * looks a block up, runs the misses on whatever executor, and stores what
+ * succeeded; this file never runs a task of a group (only parc_cache_call's).
  *
  * A task's key bytes are its input, its dependencies' outputs and a short
  * trailer (see walk_key); their SipHash under the scope's key gives the
  * 128-bit hash whose first half is the row id. Tasks are looked up in
- * blocks of up to CACHE_BLOCK: the hashes are computed without any lock,
+ * blocks of up to PARC__CACHE_BLOCK: the hashes are computed without any lock,
  * then one turn of the cache's lock checks the pending results (not yet
  * committed) and takes a reader connection, which then answers the rest of
  * the block with no lock held, so several threads read at once. A second
@@ -19,10 +21,6 @@
 #include "cache_db.h"
 
 #include <string.h>
-
-/* Longest a finished result may wait in a block before it is handed to
-   the batch: well under the batch interval. */
-#define BLOCK_HOLD_NS 20000000ull
 
 static void put64(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -40,17 +38,8 @@ static int64_t get64(const uint8_t *p) {
    index, and one mode byte saying which. Hashing, storing and comparing
    all walk the same pieces, so they cannot disagree. */
 
-typedef struct key_parts {
-  const void *in;
-  size_t in_size;
-  const parc__dep *deps;
-  size_t ndeps;
-  bool by_index;
-  uint64_t seed, index;
-} key_parts;
-
 /* The trailer after the dependencies' sizes: [seed, index], mode byte. */
-static size_t key_tail(const key_parts *k, uint8_t tail[17]) {
+static size_t key_tail(const parc__cache_key *k, uint8_t tail[17]) {
   size_t n = 0;
   if (k->by_index) {
     put64(tail, k->seed);
@@ -63,7 +52,7 @@ static size_t key_tail(const key_parts *k, uint8_t tail[17]) {
 
 typedef void (*piece_fn)(void *arg, const void *data, size_t n);
 
-static void walk_key(const key_parts *k, piece_fn fn, void *arg) {
+static void walk_key(const parc__cache_key *k, piece_fn fn, void *arg) {
   if (k->in_size) fn(arg, k->in, k->in_size);
   for (size_t i = 0; i < k->ndeps; i++)
     if (k->deps[i].size) fn(arg, k->deps[i].data, k->deps[i].size);
@@ -107,13 +96,13 @@ static void piece_compare(void *arg, const void *data, size_t n) {
   s->left -= n;
 }
 
-static size_t key_size(const key_parts *k) {
+static size_t key_size(const parc__cache_key *k) {
   size_t n = k->in_size + (k->ndeps ? 8 * (k->ndeps + 1) : 0) + (k->by_index ? 17 : 1);
   for (size_t i = 0; i < k->ndeps; i++) n += k->deps[i].size;
   return n;
 }
 
-static bool key_equal(const key_parts *k, const unsigned char *stored, size_t size) {
+static bool key_equal(const parc__cache_key *k, const unsigned char *stored, size_t size) {
   if (size != key_size(k)) return false;
   if (!k->ndeps) {   /* the common case, without the walk */
     uint8_t tail[17];
@@ -126,7 +115,7 @@ static bool key_equal(const key_parts *k, const unsigned char *stored, size_t si
   return s.equal && s.left == 0;
 }
 
-static void key_hash(const parc__cache_scope *scope, const key_parts *k, int64_t *h1,
+static void key_hash(const parc__cache_scope *scope, const parc__cache_key *k, int64_t *h1,
                      int64_t *h2) {
   parc__siphash s;
   uint8_t out[16];
@@ -196,7 +185,7 @@ static bool pending_reserve(parc_cache *c, size_t bytes) {
 }
 
 /* Appends a result unless one with its id waits already. */
-static void pending_add(parc_cache *c, parc__cache_scope *s, const key_parts *k, int64_t h1,
+static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_key *k, int64_t h1,
                         int64_t h2, const void *value, size_t value_size) {
   if (pending_find(c, h1)) return;
   size_t ksize = key_size(k);
@@ -235,18 +224,7 @@ void parc__cache_maybe_commit(parc_cache *c, double now) {
 
 /* ---- blocks ---------------------------------------------------------------- */
 
-typedef struct block {
-  parc__cache_scope *scope;
-  size_t n;
-  bool by_index;              /* the scope's, when the hashes were made */
-  uint64_t hit;               /* bit i: task i's output was found and copied */
-  key_parts k[CACHE_BLOCK];
-  int64_t h1[CACHE_BLOCK], h2[CACHE_BLOCK];
-  void *out[CACHE_BLOCK];
-  size_t out_size;
-} block;
-
-static bool matches(const key_parts *k, size_t out_size, const cache_pending *p,
+static bool matches(const parc__cache_key *k, size_t out_size, const cache_pending *p,
                     const parc__cache_scope *s, int64_t h2) {
   return p->h2 == h2 && p->scope == s && p->value_size == out_size &&
          key_equal(k, CACHE_PENDING_BYTES(p), p->key_size);
@@ -254,7 +232,7 @@ static bool matches(const key_parts *k, size_t out_size, const cache_pending *p,
 
 /* Reads the tasks of b in `want` from reader r (no lock held). Returns
    false when the database could not be read. */
-static bool read_block(cache_reader *r, block *b, uint64_t want, int64_t scope_id,
+static bool read_block(cache_reader *r, parc__cache_block *b, uint64_t want, int64_t scope_id,
                        int64_t *touched, size_t *ntouched, int64_t recency_ms) {
   sqlite3_stmt *st = r->get;
   int64_t stale = recency_ms >= 0 ? parc__cache_now_ms() - recency_ms : INT64_MIN;
@@ -283,9 +261,18 @@ static bool read_block(cache_reader *r, block *b, uint64_t want, int64_t scope_i
   return ok;
 }
 
-/* Looks every task of b up: b->hit says which were found (outputs copied). */
-static void fetch(block *b) {
-  parc__cache_scope *s = b->scope;
+void parc__cache_lookup(parc__cache_block *b, parc__cache_scope *scope, const parc__tasks *d,
+                        size_t from, size_t n) {
+  b->scope = scope;
+  b->n = n;
+  b->out_size = d->out_size;
+  for (size_t i = 0; i < n; i++) {
+    size_t k = from + i;
+    b->k[i] = (parc__cache_key){d->in_size ? d->in + k * d->in_size : NULL, d->in_size, d->deps,
+                                d->ndeps, false, d->seed, d->index_base + k};
+    b->out[i] = d->out_size ? d->out + k * d->out_size : NULL;
+  }
+  parc__cache_scope *s = scope;
   parc_cache *c = s->cache;
 again:
   b->by_index = atomic_load(&s->by_index);
@@ -334,7 +321,7 @@ again:
   }
   pthread_mutex_unlock(&c->lock);
 
-  int64_t touched[CACHE_BLOCK];
+  int64_t touched[PARC__CACHE_BLOCK];
   size_t ntouched = 0;
   bool ok = !r || read_block(r, b, want, scope_id, touched, &ntouched, recency_ms);
 
@@ -350,10 +337,7 @@ again:
   pthread_mutex_unlock(&c->lock);
 }
 
-/* Hands the results of b's tasks in `done` (outputs in place) to the
-   batch; `used_index`: some of them called parc_task_index or
-   parc_task_rng, so the scope is keyed by seed and index from now on. */
-static void store(block *b, uint64_t done, bool used_index) {
+void parc__cache_store(parc__cache_block *b, uint64_t done, bool used_index) {
   parc__cache_scope *s = b->scope;
   parc_cache *c = s->cache;
   if (used_index && !atomic_load(&s->by_index)) {
@@ -386,107 +370,25 @@ static void store(block *b, uint64_t done, bool used_index) {
   pthread_mutex_unlock(&c->lock);
 }
 
-/* ---- running ---------------------------------------------------------------- */
-
-/* Task k of job as entry i of b. */
-static void job_task(block *b, size_t i, const parc__job *job, size_t k, uint64_t seed) {
-  b->k[i] = (key_parts){job->in_size ? job->in + k * job->in_size : NULL, job->in_size, job->deps,
-                        job->ndeps, false, seed, job->index_base + k};
-  b->out[i] = job->out_size ? job->out + k * job->out_size : NULL;
-}
-
-void parc__cache_run_range(parc__job *job, parc_task *t, size_t offset, size_t count) {
-  block b;
-  b.scope = job->cache_scope;
-  b.out_size = job->out_size;
-  uint64_t seed = parc__group_seed(job->group);
-  for (size_t first = offset; first < offset + count; first += b.n) {
-    b.n = offset + count - first < CACHE_BLOCK ? offset + count - first : CACHE_BLOCK;
-    if (parc__job_canceled(job)) {
-      for (size_t i = 0; i < b.n; i++) parc__task_finish(job, first + i, PARC_ECANCELED, NULL);
-      continue;
-    }
-    for (size_t i = 0; i < b.n; i++) job_task(&b, i, job, first + i, seed);
-    fetch(&b);
-    uint64_t done = 0;
-    bool used_index = false;
-    uint64_t held = 0;   /* when the oldest result in `done` finished */
-    for (size_t i = 0; i < b.n; i++) {
-      size_t k = first + i;
-      if (b.hit >> i & 1) {
-        parc__task_finish(job, k, PARC_OK, NULL);
-        continue;
-      }
-      if (parc__job_canceled(job)) {
-        parc__task_finish(job, k, PARC_ECANCELED, NULL);
-        continue;
-      }
-      t->index = job->index_base + k;
-      t->rng_ready = false;
-      t->used_index = false;
-      int result = parc__task_result(job->fn(b.k[i].in, b.out[i], t), t);
-      if (result == PARC_OK) {
-        done |= (uint64_t)1 << i;
-        used_index |= t->used_index;
-      }
-      parc__task_finish(job, k, result, t->message);
-      t->message = NULL;
-      /* Slow tasks: hand results over now rather than at the block's end. */
-      uint64_t now = parc__now_ns();
-      if (done && !held) held = now;
-      if (done && now - held >= BLOCK_HOLD_NS) {
-        store(&b, done, used_index);
-        done = 0;
-        used_index = false;
-        held = 0;
-      }
-    }
-    if (done) store(&b, done, used_index);
-  }
-}
-
-bool parc__cache_fetch(parc__job *job, size_t offset) {
-  block b;
-  b.scope = job->cache_scope;
-  b.out_size = job->out_size;
-  b.n = 1;
-  job_task(&b, 0, job, offset, parc__group_seed(job->group));
-  fetch(&b);
-  return b.hit != 0;
-}
-
-void parc__cache_store(parc__job *job, size_t offset, bool used_index) {
-  block b;
-  b.scope = job->cache_scope;
-  b.out_size = job->out_size;
-  b.n = 1;
-  job_task(&b, 0, job, offset, parc__group_seed(job->group));
-  b.by_index = atomic_load(&b.scope->by_index);
-  b.k[0].by_index = b.by_index;
-  key_hash(b.scope, &b.k[0], &b.h1[0], &b.h2[0]);
-  store(&b, 1, used_index);
-}
+/* ---- parc_cache_call ----------------------------------------------------- */
 
 int parc__cache_call_one(parc__cache_scope *s, parc_fn fn, const void *in, size_t in_size,
                          void *out, size_t out_size, const void *context, size_t context_size) {
-  block b;
-  b.scope = s;
-  b.n = 1;
-  b.out_size = out_size;
-  b.k[0] = (key_parts){in_size ? in : NULL, in_size, NULL, 0, false, 0, 0};
-  b.out[0] = out_size ? out : NULL;
-  fetch(&b);
+  parc__tasks d = {.fn = fn, .in = in_size ? in : NULL, .in_size = in_size,
+                   .out = out_size ? out : NULL, .out_size = out_size,
+                   .context = context_size ? context : NULL, .context_size = context_size};
+  parc__cache_block b;
+  parc__cache_lookup(&b, s, &d, 0, 1);
   if (b.hit) return PARC_OK;
   parc_task t;
-  memset(&t, 0, sizeof t);
-  t.context = context_size ? context : NULL;
-  t.context_size = context_size;
-  int rc = parc__task_call(fn, b.k[0].in, b.out[0], &t);
-  if (rc != PARC_OK) {
-    rc = parc__error(PARC_ETASK, "%s", t.message ? t.message : "the task failed");
+  parc__task_init(&t, &d, 0);
+  int status;
+  parc__tasks_run(&d, &t, 0, 1, NULL, NULL, &status);
+  if (status != PARC_OK) {
+    status = parc__error(PARC_ETASK, "%s", t.message ? t.message : "the task failed");
     parc__free(t.message);
-    return rc;
+    return status;
   }
-  store(&b, 1, t.used_index);
+  parc__cache_store(&b, 1, t.used_index);
   return PARC_OK;
 }

@@ -1,7 +1,10 @@
 /*
- * cache_key.c — what a function is, for the cache: its symbol name and the
- * extent of its machine code.
+ * fnref.c — function references: where a function lies (its object and
+ * offset, so that another process running the same program finds it: exec
+ * start, MPI), and what it is for the cache (its symbol name and the extent
+ * of its machine code).
  *
+ * Names:
  * First ask the dynamic linker (dladdr1 with RTLD_DL_SYMENT): that answers
  * for exported functions of shared objects and of executables linked with
  * -rdynamic. A static function, or any function of an ordinary executable,
@@ -17,39 +20,65 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct find_object {
+typedef struct locate_query {
   uintptr_t address;
-  char path[4096];
-  uintptr_t bias;
+  const char *object;
+  uintptr_t base;
   bool found;
-} find_object;
+} locate_query;
 
-/* dl_iterate_phdr callback: is `address` inside one of this object's
-   loaded segments? */
-static int object_callback(struct dl_phdr_info *info, size_t size, void *data) {
+static int locate_one(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
-  find_object *f = data;
+  locate_query *q = arg;
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD) continue;
     uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-    if (f->address >= start && f->address < start + ph->p_memsz) {
-      const char *name = info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : "/proc/self/exe";
-      size_t n = strlen(name);
-      if (n >= sizeof f->path) return 1;
-      memcpy(f->path, name, n + 1);
-      f->bias = info->dlpi_addr;
-      f->found = true;
+    if (q->address >= start && q->address - start < ph->p_memsz) {
+      q->object = info->dlpi_name ? info->dlpi_name : "";
+      q->base = info->dlpi_addr;
+      q->found = true;
       return 1;
     }
   }
   return 0;
 }
+
+bool parc__fn_locate(const void *fn, char object[PARC__PATH_MAX], uintptr_t *offset) {
+  locate_query q = {(uintptr_t)fn, NULL, 0, false};
+  object[0] = '\0';
+  *offset = PARC__FN_UNKNOWN;
+  if (!fn) return false;
+  dl_iterate_phdr(locate_one, &q);
+  if (!q.found || strlen(q.object) >= PARC__PATH_MAX) return false;
+  snprintf(object, PARC__PATH_MAX, "%s", q.object);
+  *offset = q.address - q.base;
+  return true;
+}
+
+static int resolve_one(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  locate_query *q = arg;
+  if (strcmp(info->dlpi_name ? info->dlpi_name : "", q->object) != 0) return 0;
+  q->base = info->dlpi_addr;
+  q->found = true;
+  return 1;
+}
+
+void *parc__fn_resolve(const char *object, uintptr_t offset) {
+  if (offset == PARC__FN_UNKNOWN) return NULL;
+  locate_query q = {0, object, 0, false};
+  dl_iterate_phdr(resolve_one, &q);
+  return q.found ? (void *)(q.base + offset) : NULL;
+}
+
+/* ---- symbols ------------------------------------------------------------- */
 
 /* Searches one symbol table section of a mapped ELF file. */
 static bool search_table(const uint8_t *file, size_t file_size, const ElfW(Shdr) *sections,
@@ -126,8 +155,8 @@ bool parc__fn_symbol(parc_fn fn, char **name, size_t *size) {
     *size = (size_t)sym->st_size;
     return *name != NULL;
   }
-  find_object f = {.address = (uintptr_t)address};
-  dl_iterate_phdr(object_callback, &f);
-  if (!f.found) return false;
-  return search_file(f.path, (ElfW(Addr))(f.address - f.bias), name, size);
+  char object[PARC__PATH_MAX];
+  uintptr_t offset;
+  if (!parc__fn_locate(address, object, &offset)) return false;
+  return search_file(object[0] ? object : "/proc/self/exe", (ElfW(Addr))offset, name, size);
 }

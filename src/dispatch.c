@@ -1,0 +1,204 @@
+/*
+ * dispatch.c — the one path every chunk of tasks takes, whatever runs it.
+ *
+ *   claimed chunk -> cancelled? -> the cache filter (a block at a time:
+ *   hits are copied into place) -> the executor on the misses (this
+ *   thread, or the backend's: a process worker, an MPI rank) -> the
+ *   cache stores what succeeded -> completion publishes the chunk.
+ *
+ * The worker loop lives here too: a thread worker, a process pool's proxy
+ * thread and the caller of a SERIAL pool (or a task waiting on an inner
+ * map, which helps instead of sleeping) all run chunks through
+ * parc__dispatch_chunk.
+ *
+ * Nesting. A task may map on the pool that runs it. Its wait then claims
+ * and runs the inner group's tasks in its own thread (work helping); it
+ * sleeps only for inner chunks other workers have claimed and are running,
+ * which never wait on it in turn: a wait depends only on groups made
+ * inside the chunk that waits, so the waits form a tree, never a cycle.
+ */
+#include "parc_internal.h"
+
+#include <string.h>
+
+/* Longest a finished result may wait in a block before the cache gets it:
+   well under the cache's half-second batch, so a kill loses little. */
+#define HOLD_NS 20000000ull
+
+/* The worker this thread is (NULL in other threads): nested maps help. */
+static _Thread_local parc__worker *current_worker;
+
+bool parc__dispatch_in_worker_of(const parc_pool *pool) {
+  return current_worker && current_worker->pool == pool;
+}
+
+static void finish_canceled(parc__job *job, size_t from, size_t to) {
+  for (size_t k = from; k < to; k++) parc__completion_fail(&job->record, k, PARC_ECANCELED, NULL);
+}
+
+static parc_task *task_for(parc__worker *w, const parc__job *job) {
+  if (w->task_job != job) {
+    parc__task_init(&w->task, &job->tasks, w->id);
+    w->task_job = job;
+  }
+  return &w->task;
+}
+
+/* Task `stop` of a run did not succeed (status): records it, and the rest
+   of the run too when it was cancelled. Returns where the run goes on. */
+static __attribute__((noinline)) size_t after_failure(parc__job *job, parc_task *t, size_t from,
+                                                      size_t stop, size_t to, int status,
+                                                      uint64_t *bad) {
+  if (status == PARC_ECANCELED) {
+    finish_canceled(job, stop, to);
+    if (bad) *bad |= (~(uint64_t)0) << (stop - from);
+    return to;
+  }
+  parc__completion_fail(&job->record, stop, status, t->message);
+  t->message = NULL;
+  if (bad) *bad |= (uint64_t)1 << (stop - from);
+  return stop + 1;
+}
+
+/* The executor of threads and SERIAL: tasks [from, to) in this thread. */
+static inline __attribute__((always_inline)) void run_here(parc__worker *w, parc__job *job,
+                                                          size_t from, size_t to, uint64_t *bad,
+                                                          bool *used_index) {
+  parc_task *t = task_for(w, job);
+  if (used_index) t->used_index = false;
+  for (size_t k = from; k < to;) {
+    int status;
+    size_t stop = parc__tasks_run(&job->tasks, t, k, to, &job->canceled, NULL, &status);
+    parc__completion_ok(&job->record, k, stop);
+    if (__builtin_expect(stop == to, 1)) break;
+    k = after_failure(job, t, from, stop, to, status, bad);
+  }
+  if (used_index && t->used_index) *used_index = true;
+}
+
+static inline __attribute__((always_inline)) void execute(parc__worker *w, parc__job *job,
+                                                          size_t from, size_t to, uint64_t *bad,
+                    bool *used_index) {
+  if (w->execute) w->execute(w, job, from, to, bad, used_index);
+  else run_here(w, job, from, to, bad, used_index);
+}
+
+/* The misses of one looked-up block, run in runs of consecutive misses.
+   Slow tasks hand their results to the cache as they go (HOLD_NS), so a
+   kill loses no more than the cache's batch interval. */
+static void run_misses(parc__worker *w, parc__job *job, parc__cache_block *b, size_t first) {
+  uint64_t miss = ~b->hit & (b->n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << b->n) - 1);
+  uint64_t done = 0, held = 0;
+  bool used_index = false;
+  while (miss) {
+    size_t i = (size_t)__builtin_ctzll(miss);
+    size_t j = i;
+    while (j < b->n && (miss >> j & 1)) j++;
+    /* Tasks known to be slow go one at a time, so each is stored soon. */
+    uint64_t per_task = atomic_load_explicit(&job->ns_per_task, memory_order_relaxed);
+    if (per_task > HOLD_NS / 64 && j > i + 1) j = i + 1;
+    uint64_t bad = 0;
+    bool used = false;
+    uint64_t start = parc__now_ns();
+    execute(w, job, first + i, first + j, &bad, &used);
+    uint64_t now = parc__now_ns();
+    if (!job->batch) parc__job_observe(job, j - i, now - start);
+    uint64_t run = ((j - i == 64) ? ~(uint64_t)0 : (((uint64_t)1 << (j - i)) - 1)) << i;
+    miss &= ~run;
+    done |= run & ~(bad << i);
+    used_index |= used;
+    if (done && !held) held = now;
+    if (done && now - held >= HOLD_NS) {
+      parc__cache_store(b, done, used_index);
+      done = 0;
+      used_index = false;
+      held = 0;
+    }
+  }
+  if (done) parc__cache_store(b, done, used_index);
+}
+
+static void run_cached(parc__worker *w, parc__job *job, size_t offset, size_t count) {
+  parc__cache_block b;
+  for (size_t first = offset; first < offset + count; first += b.n) {
+    size_t n = offset + count - first < PARC__CACHE_BLOCK ? offset + count - first : PARC__CACHE_BLOCK;
+    if (parc__job_canceled(job)) {
+      finish_canceled(job, first, first + n);
+      b.n = n;
+      continue;
+    }
+    parc__cache_lookup(&b, job->cache_scope, &job->tasks, first, n);
+    for (size_t i = 0; i < n; i++)
+      if (b.hit >> i & 1) parc__completion_ok(&job->record, first + i, first + i + 1);
+    run_misses(w, job, &b, first);
+  }
+}
+
+static inline __attribute__((always_inline)) void dispatch_chunk(parc__worker *w, parc__job *job,
+                                                                size_t offset, size_t count) {
+  if (job->cache_scope) {
+    run_cached(w, job, offset, count);
+  } else if (job->batch) {
+    execute(w, job, offset, offset + count, NULL, NULL);
+  } else {
+    uint64_t start = parc__now_ns();
+    execute(w, job, offset, offset + count, NULL, NULL);
+    parc__job_observe(job, count, parc__now_ns() - start);
+  }
+  parc__completion_publish(&job->record, offset, count);
+}
+
+void parc__dispatch_chunk(parc__worker *w, parc__job *job, size_t offset, size_t count) {
+  dispatch_chunk(w, job, offset, count);
+}
+
+/* Runs the chunk, then goes on claiming and running chunks of the same job
+   until it is exhausted, without coming back to the pool's lock. */
+static void run_job(parc__worker *w, size_t offset, size_t count) {
+  parc__job *job = w->job;
+  int workers = w->pool->workers;
+  do {
+    dispatch_chunk(w, job, offset, count);
+    w->previous = count;
+    count = parc__job_claim(job, parc__job_chunk_size(job, workers, w->previous), &offset);
+  } while (count > 0);
+}
+
+void parc__dispatch_worker_loop(parc_pool *pool, int id, parc__executor execute_fn) {
+  parc__worker w;
+  memset(&w, 0, sizeof w);
+  w.pool = pool;
+  w.id = id;
+  w.execute = execute_fn;
+  current_worker = &w;
+  parc__completion_worker_begin();
+  size_t offset, count;
+  while (parc__pool_claim(&w, &offset, &count)) run_job(&w, offset, count);
+  current_worker = NULL;
+}
+
+bool parc__dispatch_help(parc__job *job, bool one, size_t *previous) {
+  parc__worker *outer = current_worker;
+  parc__worker w;
+  memset(&w, 0, sizeof w);
+  w.id = outer ? outer->id : 0;
+  w.job = job;
+  int workers = outer ? outer->pool->workers : 1;
+  size_t want = one ? 1 : parc__job_chunk_size(job, workers, *previous);
+  size_t offset;
+  size_t n = parc__job_claim(job, want, &offset);
+  if (n == 0) return false;
+  *previous = n;
+  /* Inner tasks run here; a nested map inside one of them helps again. */
+  parc__dispatch_chunk(&w, job, offset, n);
+  return true;
+}
+
+void parc__dispatch_cancel(parc__job *job) {
+  parc__job_cancel(job);
+  size_t offset, n;
+  while ((n = parc__job_claim(job, SIZE_MAX, &offset)) > 0) {
+    finish_canceled(job, offset, offset + n);
+    parc__completion_publish(&job->record, offset, n);
+  }
+}

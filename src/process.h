@@ -1,0 +1,102 @@
+/*
+ * process.h — the process backend's private parts: the slot layout in
+ * shared memory, the fork server's configuration and requests, exec start.
+ * Only backend_process.c, process_server.c and process_exec.c include it.
+ */
+#ifndef PARC_PROCESS_H
+#define PARC_PROCESS_H
+
+#include "parc_internal.h"
+
+
+/* One worker slot of a process pool, in shared memory: the proxy thread
+   (parent) posts a command, the worker (child) runs it and replies, the
+   fork server reports the worker's death. `command` and `reply` are futex
+   words; *_sleeping count the sleepers, so a wake is skipped when none. */
+enum { PARC__SLOT_STARTING, PARC__SLOT_READY, PARC__SLOT_DEAD };
+enum { PARC__OP_RUN = 1, PARC__OP_EXIT = 2 };
+
+typedef struct parc__slot {
+  _Atomic uint32_t command;       /* bumped by the proxy after writing a command */
+  _Atomic uint32_t reply;         /* bumped by the worker (ready, finished) or server (death) */
+  _Atomic uint32_t worker_sleeping;
+  _Atomic uint32_t proxy_sleeping;
+  _Atomic int32_t state;          /* PARC__SLOT_*: STARTING set by the proxy, READY by
+                                     the worker, DEAD by the server */
+  _Atomic int32_t wait_status;    /* the dead worker's waitpid status */
+  _Atomic int32_t spawn_errno;    /* fork failed: its errno, and state DEAD */
+  _Atomic int32_t pid;            /* the live worker, 0 when none */
+  _Atomic uint32_t taken;         /* the command number the worker started */
+  _Atomic uint32_t finished;      /* the command number whose reply is complete */
+  _Atomic uint32_t generation;    /* bumped by the proxy for each new worker: a worker
+                                     whose generation is stale exits on its next wake */
+  /* The command, written before `command` is bumped. */
+  int op;
+  parc_fn fn;                     /* the caller's address */
+  /* Exec start: fn as an offset in an object (PARC__FN_UNKNOWN: in none),
+     written by the proxy when fn changes; the worker adds its own base. */
+  uintptr_t fn_offset;
+  char fn_object[PARC__PATH_MAX]; /* dl_iterate_phdr's name, "" = the program */
+  parc_task task;                 /* template: index of the first task, context, seed, deps */
+  const char *in;                 /* task i reads in + i * in_size (shared memory) */
+  size_t in_size;
+  char *out;                      /* task i writes out + i * out_size (shared memory) */
+  size_t out_size;
+  size_t count;
+  bool timed;                     /* record started_ns before each task */
+  /* The reply: tasks [0, done) finished; all PARC_OK but the last, whose
+     status is last_status (the worker stops after a failure). */
+  _Atomic size_t done;
+  _Atomic uint64_t started_ns;    /* when task `done` started (timed commands) */
+  int last_status;
+  uint64_t elapsed_ns;            /* time spent in the tasks */
+  bool used_index;                /* a task called parc_task_index or parc_task_rng */
+  char message[PARC__MESSAGE_MAX];
+} parc__slot;
+
+/* What a fork server needs, set up by the caller before fork. */
+typedef struct parc__server_config {
+  parc__slot *slots;
+  int nslots;
+  int sock;                       /* the server's end of the request socket */
+  pid_t *pids;                    /* nslots entries, the server's own table ... */
+  uint32_t *generations;          /* ... and the slot generation each was forked for */
+  parc__slot *spare;              /* shared: the server hands its spare worker a slot
+                                     here (count: the slot, generation: its generation) */
+  void (*worker_init)(void *arg);
+  void *worker_init_arg;
+  int threads_per_worker;         /* OMP/OPENBLAS/MKL_NUM_THREADS unless set */
+  sigset_t worker_mask;           /* the caller's signal mask, restored in workers */
+  bool exec;                      /* exec start: fns arrive as (object, offset) */
+} parc__server_config;
+
+/* ---- exec start (process_exec.c) ---------------------------------------- */
+/* An exec'd fork server: the child of fork execs /proc/self/exe, whose
+   libparc constructor maps the shared region at the same address and runs
+   parc__server_main with a copy of *cfg (cfg->sock: the server's end, kept
+   open across exec; cfg->worker_init travels as an offset). prepare (before
+   fork: allocates, locates worker_init): PARC_OK, or PARC_EINVAL/ENOMEM/ESYS
+   with a message. fork: the child's pid, or -1 with errno (only async-signal-
+   safe calls in the child). await: waits until the server runs; on failure
+   reaps it, PARC_ESYS with a message. free: NULL is fine. */
+typedef struct parc__exec parc__exec;
+int parc__exec_prepare(const parc__server_config *cfg, parc__exec **e);
+pid_t parc__exec_fork(parc__exec *e);
+int parc__exec_await(parc__exec *e, pid_t pid);
+void parc__exec_free(parc__exec *e);
+
+/* A request to the fork server (one SOCK_SEQPACKET message). */
+enum { PARC__REQ_SPAWN = 1, PARC__REQ_KILL = 2, PARC__REQ_QUIT = 3 };
+typedef struct parc__request {
+  int op;
+  int slot;
+  int sig;
+} parc__request;
+
+/* The fork server's main: never returns. Called in the child of fork. */
+void parc__server_main(const parc__server_config *cfg) __attribute__((noreturn));
+/* File descriptors every new fork server closes (other pools' sockets). */
+void parc__server_register_fd(int fd);
+void parc__server_unregister_fd(int fd);
+
+#endif /* PARC_PROCESS_H */
