@@ -43,7 +43,6 @@ static char *path_in(const char *dir, const char *name) {
   return path;
 }
 
-
 static parc_cache *open_cache(const char *dir, uint64_t max_bytes) {
   parc_cache *c = NULL;
   parc_cache_options o = {max_bytes, 0};

@@ -19,7 +19,6 @@ static int cube(const void *in, void *out, parc_task *t) {
   return x == 13 ? parc_fail(t, "thirteen") : 0;
 }
 
-
 TEST(process_pool_hits_are_not_shipped_and_misses_are_stored) {
   char dir[] = "/tmp/parc-cache-process-XXXXXX";
   CHECK(mkdtemp(dir) != NULL);

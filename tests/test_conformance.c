@@ -314,13 +314,9 @@ static int monte_carlo(const void *in, void *out, parc_task *t) {
 }
 
 static void monte_carlo_on(parc_backend backend, int workers, size_t batch, double *out, size_t n) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = backend;
-  cfg.workers = workers;
+  parc_config cfg = test_config(backend, workers);
   cfg.seed = 1234;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   parc_options opt = {.batch = batch};
   CHECK_OK(parc_map(pool, monte_carlo, NULL, 0, out, 2 * sizeof(double), n, &opt, NULL));
   parc_pool_destroy(pool);
@@ -338,12 +334,9 @@ TEST(monte_carlo_bits_match_serial_for_any_worker_count) {
       FAIL_AT("outputs with %d workers differ from SERIAL", counts[i]);
   }
   /* A different seed gives different draws. */
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = test_backend();
+  parc_config cfg = test_config(test_backend(), 0);
   cfg.seed = 1234;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   parc_options opt = {.seed = 99};
   CHECK_OK(parc_map(pool, monte_carlo, NULL, 0, other, 2 * sizeof(double), N, &opt, NULL));
   CHECK(memcmp(reference, other, sizeof other) != 0);
@@ -373,14 +366,10 @@ static void count_init(void *arg) { __atomic_fetch_add((int *)arg, 1, __ATOMIC_S
 
 TEST(worker_init_runs_once_per_worker) {
   if (test_backend() == PARC_PROCESSES) return; /* counted across processes in its own suite */
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = test_backend();
-  cfg.workers = 3;
+  parc_config cfg = test_config(test_backend(), 3);
   cfg.worker_init = count_init;
   cfg.worker_init_arg = &init_calls;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   double x[10] = {0}, y[10];
   CHECK_OK(parc_map(pool, square, x, sizeof x[0], y, sizeof y[0], 10, NULL, NULL));
   parc_pool_destroy(pool);

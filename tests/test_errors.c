@@ -13,7 +13,6 @@ static int noop(const void *in, void *out, parc_task *t) {
   return 0;
 }
 
-
 TEST(pool_create_rejects_bad_configs) {
   parc_config cfg;
   parc_pool *pool = (parc_pool *)&cfg;
@@ -57,12 +56,8 @@ TEST(worker_count_rules) {
 }
 
 TEST(serial_has_one_worker) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_SERIAL;
-  cfg.workers = 8;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_config cfg = test_config(PARC_SERIAL, 8);
+  parc_pool *pool = test_pool_config(&cfg);
   CHECK_INT(1, parc_pool_size(pool));
   CHECK_INT(PARC_SERIAL, parc_pool_backend(pool));
   parc_pool_destroy(pool);

@@ -22,7 +22,6 @@ static double now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-
 /* ---- what is left behind ------------------------------------------------ */
 
 static int count_dev_shm(void) {
@@ -180,15 +179,11 @@ static int report_pid(const void *in, void *out, parc_task *t) {
 TEST(recycling_caps_tasks_per_worker_and_each_new_worker_runs_init) {
   init_count = parc_shared_alloc(sizeof *init_count);
   init_pids = parc_shared_alloc(4096 * sizeof *init_pids);
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_PROCESSES;
-  cfg.workers = 2;
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
   cfg.max_tasks_per_worker = 7;
   cfg.worker_init = init_worker;
   cfg.worker_init_arg = &init_count;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   enum { N = 300 };
   static pid_t pids[N];
   for (size_t batch = 0; batch <= 5; batch += 5) {
@@ -594,14 +589,10 @@ static void crash_in_init(void *arg) {
 }
 
 TEST_WITH_LIMIT(a_worker_init_that_crashes_fails_each_task_and_leaves_nothing, 60) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_PROCESSES;
-  cfg.workers = 2;
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
   cfg.retries = 1;
   cfg.worker_init = crash_in_init;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   enum { N = 12 };
   static int in[N], out[N], status[N];
   for (int i = 0; i < N; i++) in[i] = i;

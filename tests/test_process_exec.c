@@ -16,7 +16,6 @@
 #include "fixture.h"
 #include "harness.h"
 
-
 /* ---- outputs and faults ---------------------------------------------------- */
 
 enum { N_FAULTS = 2000 };

@@ -42,7 +42,6 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-
 /* ---- stderr through a pipe ---------------------------------------------- */
 
 static int saved_stderr = -1;
