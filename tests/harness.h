@@ -6,7 +6,7 @@
  * sides. A suite's main is one line: return harness_main(argc, argv);
  * `suite NAME` runs one test only; `suite --list` prints the test names,
  * one a line, which is how CMake registers one ctest per TEST
- * (tests/cases.cmake). Under ASan, LeakSanitizer checks each test's process
+ * (cmake/parc_test_cases.cmake). Under ASan, LeakSanitizer checks each test's process
  * when the test returns: the _exit that ends it would skip the check at
  * exit, and a test that leaks fails. A test that calls SKIP() exits 77,
  * which ctest reports as skipped.
