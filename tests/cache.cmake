@@ -17,8 +17,8 @@ target_compile_options(test_cache PRIVATE ${PARC_WARNINGS})
 target_compile_definitions(test_cache PRIVATE _GNU_SOURCE
   CACHE_HELPER_A="$<TARGET_FILE:cache_helper_a>" CACHE_HELPER_B="$<TARGET_FILE:cache_helper_b>")
 add_dependencies(test_cache cache_helper_a cache_helper_b)
-add_test(NAME test_cache COMMAND test_cache)
-set_tests_properties(test_cache PROPERTIES LABELS "threads" TIMEOUT 300)
+include(${PROJECT_SOURCE_DIR}/cmake/parc_test_cases.cmake)
+parc_test_cases(test_cache test_cache LABELS threads)
 
 # `parc cache stats|clear` on a cache the helper filled.
 if(EXISTS ${PROJECT_SOURCE_DIR}/tools/parc/parc.cmake)   # parc_tool is defined later

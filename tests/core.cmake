@@ -1,7 +1,9 @@
 # The test suites. parc_test(NAME LABELS...) builds tests/NAME.c against the
-# library; label "threads" also runs under TSan (make test).
-# parc_test_binary(NAME LIBRARY) only builds it; LIBRARY is parc (shared)
-# or parc_static (for tests that reach internal hooks).
+# library and registers one ctest NAME/CASE per TEST in it
+# (cmake/parc_test_cases.cmake); label "threads" also runs under TSan
+# (make test). parc_test_binary(NAME LIBRARY) only builds it; LIBRARY is
+# parc (shared) or parc_static (for tests that reach internal hooks).
+include(${PROJECT_SOURCE_DIR}/cmake/parc_test_cases.cmake)
 function(parc_test_binary name library)
   add_executable(${name} ${PROJECT_SOURCE_DIR}/tests/${name}.c)
   target_link_libraries(${name} PRIVATE ${library} ${PARC_TEST_LIBS})
@@ -12,15 +14,13 @@ endfunction()
 
 function(parc_test name)
   parc_test_binary(${name} parc)
-  add_test(NAME ${name} COMMAND ${name})
-  set_tests_properties(${name} PROPERTIES LABELS "${ARGN}" TIMEOUT 300)
+  parc_test_cases(${name} ${name} LABELS ${ARGN})
 endfunction()
 
 # The conformance suite once per backend; other backends register theirs.
 function(parc_conformance backend)
-  add_test(NAME conformance_${backend} COMMAND test_conformance)
-  set_tests_properties(conformance_${backend} PROPERTIES LABELS "${ARGN}" TIMEOUT 300
-    ENVIRONMENT "PARC_TEST_BACKEND=${backend}")
+  parc_test_cases(test_conformance conformance_${backend} LABELS ${ARGN}
+    ENVIRONMENT PARC_TEST_BACKEND=${backend})
 endfunction()
 
 parc_test(test_rng threads)
@@ -29,8 +29,10 @@ parc_test_binary(test_conformance parc)
 parc_conformance(threads threads)
 parc_conformance(serial threads)
 parc_test_binary(test_alloc parc_static)
-add_test(NAME test_alloc COMMAND test_alloc)
-set_tests_properties(test_alloc PROPERTIES TIMEOUT 300)
+parc_test_cases(test_alloc test_alloc)
+# The harness's own checks: under ASan a test that leaks fails (elsewhere
+# those cases skip).
+parc_test(test_harness_selftest harness)
 
 # The API contract (a copy of shared/contract/contract.c): it must compile
 # with -Werror and link, so every declared contract name is implemented.

@@ -6,8 +6,8 @@ target_link_libraries(test_graph PRIVATE parc_static ${PARC_TEST_LIBS})
 target_include_directories(test_graph PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
 target_compile_options(test_graph PRIVATE ${PARC_WARNINGS})
 target_compile_definitions(test_graph PRIVATE _GNU_SOURCE)
-add_test(NAME test_graph COMMAND test_graph)
-set_tests_properties(test_graph PROPERTIES LABELS "threads" TIMEOUT 300)
+include(${PROJECT_SOURCE_DIR}/cmake/parc_test_cases.cmake)
+parc_test_cases(test_graph test_graph LABELS threads)
 
 # The seed chapter's dask.delayed section (examples/graph_sweep.c), run as a
 # smoke test. Built here, without GSL (examples/examples.cmake leaves it out);

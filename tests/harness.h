@@ -4,7 +4,12 @@
  * Each TEST runs in its own forked process with a time limit, so a test
  * that crashes or hangs fails alone and is named. Assertions print both
  * sides. A suite's main is one line: return harness_main(argc, argv);
- * `suite NAME` runs one test only.
+ * `suite NAME` runs one test only; `suite --list` prints the test names,
+ * one a line, which is how CMake registers one ctest per TEST
+ * (cmake/parc_test_cases.cmake). Under ASan, LeakSanitizer checks each test's process
+ * when the test returns: the _exit that ends it would skip the check at
+ * exit, and a test that leaks fails. A test that calls SKIP() exits 77,
+ * which ctest reports as skipped.
  */
 #ifndef PARC_TEST_HARNESS_H
 #define PARC_TEST_HARNESS_H
@@ -16,6 +21,23 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* HARNESS_LSAN: LeakSanitizer is linked in (ASan builds, GCC or clang). */
+#if defined(__SANITIZE_ADDRESS__)
+#define HARNESS_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HARNESS_LSAN 1
+#endif
+#endif
+#ifdef HARNESS_LSAN
+#include <sanitizer/lsan_interface.h>
+/* Nonzero when memory this process allocated is no longer reachable; the
+   report goes to stderr. */
+#define harness_leaks() __lsan_do_recoverable_leak_check()
+#else
+#define harness_leaks() 0
+#endif
 
 typedef struct harness_test {
   const char *name;
@@ -43,6 +65,21 @@ static int harness_count;
     fprintf(stderr, "\n");                                      \
     _exit(1);                                                   \
   } while (0)
+
+/* A test that cannot run here: reported as skipped, not passed. */
+#define HARNESS_SKIP_CODE 77
+#define SKIP(...)                                               \
+  do {                                                          \
+    printf("  skipped: ");                                      \
+    printf(__VA_ARGS__);                                        \
+    printf("\n");                                               \
+    fflush(NULL);                                               \
+    _exit(HARNESS_SKIP_CODE);                                   \
+  } while (0)
+
+/* Nothing allocated so far is unreachable (a no-op without ASan). The
+   harness does this after every test; a test may check earlier. */
+#define CHECK_NO_LEAKS() CHECK_INT(0, harness_leaks())
 
 #define CHECK(cond) \
   do { if (!(cond)) FAIL_AT("check failed: %s", #cond); } while (0)
@@ -84,6 +121,7 @@ static int harness_count;
       FAIL_AT("%s: message \"%s\" lacks \"%s\"", #call, parc_errmsg(), (needle));    \
   } while (0)
 
+/* Runs t in a child: 0 passed, 1 failed, HARNESS_SKIP_CODE skipped. */
 static int harness_run(const harness_test *t) {
   fflush(NULL);
   pid_t pid = fork();
@@ -91,28 +129,46 @@ static int harness_run(const harness_test *t) {
     alarm((unsigned)t->seconds);
     t->fn();
     fflush(NULL);
+    if (harness_leaks()) {
+      fprintf(stderr, "  %s leaked memory (LeakSanitizer's report above)\n", t->name);
+      _exit(1);
+    }
     _exit(0);
   }
   int status = 0;
   waitpid(pid, &status, 0);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == HARNESS_SKIP_CODE) return HARNESS_SKIP_CODE;
   if (WIFSIGNALED(status))
     fprintf(stderr, "  killed by signal %d (%s)%s\n", WTERMSIG(status), strsignal(WTERMSIG(status)),
             WTERMSIG(status) == SIGALRM ? ": time limit" : "");
   return 1;
 }
 
+/* No argument: every test. NAME: that one. --list: the names. Exits 0 when
+   every test that ran passed, 77 when all were skipped, 1 otherwise (also
+   when NAME names no test). */
 static inline int harness_main(int argc, char **argv) {
-  int failed = 0, ran = 0;
+  if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+    for (int i = 0; i < harness_count; i++) printf("%s\n", harness_tests[i].name);
+    return 0;
+  }
+  int failed = 0, skipped = 0, ran = 0;
   for (int i = 0; i < harness_count; i++) {
     if (argc > 1 && strcmp(argv[1], harness_tests[i].name) != 0) continue;
     ran++;
-    int bad = harness_run(&harness_tests[i]);
-    printf("%s %s\n", bad ? "FAIL" : "ok  ", harness_tests[i].name);
-    failed += bad;
+    int rc = harness_run(&harness_tests[i]);
+    printf("%s %s\n", rc == 0 ? "ok  " : rc == HARNESS_SKIP_CODE ? "skip" : "FAIL",
+           harness_tests[i].name);
+    failed += rc == 1;
+    skipped += rc == HARNESS_SKIP_CODE;
   }
-  printf("%d/%d passed\n", ran - failed, ran);
-  return failed || ran == 0 ? 1 : 0;
+  if (ran == 0) fprintf(stderr, "no test named %s\n", argc > 1 ? argv[1] : "(any)");
+  printf("%d/%d passed", ran - failed - skipped, ran);
+  if (skipped) printf(", %d skipped", skipped);
+  printf("\n");
+  if (failed || ran == 0) return 1;
+  return skipped == ran ? HARNESS_SKIP_CODE : 0;
 }
 
 #endif

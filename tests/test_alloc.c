@@ -1,7 +1,8 @@
 /* Allocation failure: make the Nth allocation fail, for every N a call
    makes, and check the call returns PARC_ENOMEM (or succeeds) and leaves
-   nothing behind (ASan's leak checker runs this suite). Linked statically
-   to reach the internal hook parc__alloc_fail_after. */
+   nothing behind (under ASan the harness runs LeakSanitizer after each
+   test, and a leak fails it: test_harness_selftest proves that). Linked
+   statically to reach the internal hook parc__alloc_fail_after. */
 #include <parc.h>
 
 #include "harness.h"

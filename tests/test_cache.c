@@ -8,6 +8,7 @@
  * share memory) or printed by tests/cache_helper.c for child processes.
  * Every test works in its own fresh directory under /tmp.
  */
+#include "fixture.h"
 #include "harness.h"
 #include "parc.h"
 #include "parc_internal.h"
@@ -17,13 +18,6 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define CHECK_NO_LEAKS() CHECK_INT(0, __lsan_do_recoverable_leak_check())
-#else
-#define CHECK_NO_LEAKS() ((void)0)
-#endif
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -47,17 +41,6 @@ static char *path_in(const char *dir, const char *name) {
   static char path[1024];
   if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) FAIL_AT("path too long");
   return path;
-}
-
-static parc_pool *make_pool(parc_backend backend, int workers) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = backend;
-  cfg.workers = workers;
-  cfg.verbose = 0;
-  parc_pool *pool = NULL;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
-  return pool;
 }
 
 static parc_cache *open_cache(const char *dir, uint64_t max_bytes) {
@@ -219,7 +202,7 @@ TEST(unwritable_directory_fails_clearly_and_the_map_runs_uncached) {
   /* A cache path that is a file. */
   CHECK_ERROR(PARC_ESYS, "not a directory", parc_cache_open(&c, file, NULL));
   /* opt.cache NULL: the same map runs, uncached. */
-  parc_pool *pool = make_pool(PARC_THREADS, 2);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   int64_t *x = iota(100, 0);
   CHECK_INT(100, run_map(pool, NULL, square, x, 100, NULL, want_square));
   CHECK_INT(100, run_map(pool, NULL, square, x, 100, NULL, want_square));
@@ -276,7 +259,7 @@ TEST(truncated_or_damaged_cache_is_rebuilt_never_trusted) {
   const char *dir = fresh_dir();
   char file[512];
   snprintf(file, sizeof file, "%s/parc-cache.sqlite", dir);
-  parc_pool *pool = make_pool(PARC_THREADS, 2);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   size_t n = 3000;
   int64_t *x = iota(n, 0);
   for (int round = 0; round < 3; round++) {
@@ -317,7 +300,7 @@ TEST(truncated_or_damaged_cache_is_rebuilt_never_trusted) {
 TEST(hit_and_miss_by_input) {
   const char *dir = fresh_dir();
   parc_cache *c = open_cache(dir, 0);
-  parc_pool *pool = make_pool(PARC_THREADS, 2);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   size_t n = 500;
   int64_t *x = iota(n, -100);
   CHECK_INT(n, run_map(pool, c, square, x, n, NULL, want_square));
@@ -347,7 +330,7 @@ TEST(hit_and_miss_by_input) {
 TEST(miss_by_context_and_version) {
   const char *dir = fresh_dir();
   parc_cache *c = open_cache(dir, 0);
-  parc_pool *pool = make_pool(PARC_THREADS, 2);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   size_t n = 200;
   int64_t *x = iota(n, 0);
   int64_t five = 5, zero = 0;
@@ -396,7 +379,7 @@ static int by_index(const void *in, void *out, parc_task *t) {
 TEST(functions_using_index_or_rng_are_keyed_by_seed_and_index) {
   const char *dir = fresh_dir();
   parc_cache *c = open_cache(dir, 0);
-  parc_pool *pool = make_pool(PARC_THREADS, 2);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   size_t n = 64;
   uint64_t a[64], b[64];
   parc_options opt = {0};
@@ -531,7 +514,7 @@ TEST(eviction_keeps_the_total_under_max_bytes_least_recently_used_first) {
   /* Each entry is accounted 8 input + 1 + 8 output + 32 = 49 bytes. */
   parc_cache *c = open_cache(dir, 17000);
   parc__cache_set_recency(c, 0);   /* every hit refreshes recency */
-  parc_pool *pool = make_pool(PARC_THREADS, 2);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   int64_t *a = iota(200, 0), *b = iota(100, 1000), *cc = iota(100, 2000);
   CHECK_INT(200, run_map(pool, c, square, a, 200, NULL, want_square));
   stats(c);   /* commits */
@@ -561,7 +544,7 @@ TEST(eviction_keeps_the_total_under_max_bytes_least_recently_used_first) {
 TEST(clear_by_name_and_everything) {
   const char *dir = fresh_dir();
   parc_cache *c = open_cache(dir, 0);
-  parc_pool *pool = make_pool(PARC_THREADS, 2);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   int64_t *x = iota(100, 0);
   CHECK_INT(100, run_map(pool, c, square, x, 100, NULL, want_square));
   CHECK_INT(100, run_map(pool, c, cube, x, 100, NULL, want_cube));
@@ -658,7 +641,7 @@ TEST(submit_and_next_with_a_cache_on_every_backend) {
   parc_backend backends[] = {PARC_SERIAL, PARC_THREADS};
   for (int round = 0; round < 2; round++) {
     for (size_t b = 0; b < 2; b++) {
-      parc_pool *pool = make_pool(backends[b], 3);
+      parc_pool *pool = test_pool(backends[b], 3);
       parc_options opt = {0};
       opt.cache = c;
       opt.batch = 1;
@@ -692,7 +675,7 @@ TEST(submit_and_next_with_a_cache_on_every_backend) {
 TEST(many_threads_share_one_cache) {
   const char *dir = fresh_dir();
   parc_cache *c = open_cache(dir, 0);
-  parc_pool *pool = make_pool(PARC_THREADS, 4);
+  parc_pool *pool = test_pool(PARC_THREADS, 4);
   size_t n = 20000;
   int64_t *x = iota(n, 0);
   /* Half cached first, then the whole: hits and stores interleave. */

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "fixture.h"
 #include "harness.h"
 
 static _Atomic int *executions;
@@ -16,16 +17,6 @@ static int cube(const void *in, void *out, parc_task *t) {
   double x = *(const double *)in;
   *(double *)out = x * x * x;
   return x == 13 ? parc_fail(t, "thirteen") : 0;
-}
-
-static parc_pool *pool_of(parc_backend backend) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = backend;
-  cfg.workers = 2;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
-  return pool;
 }
 
 TEST(process_pool_hits_are_not_shipped_and_misses_are_stored) {
@@ -41,7 +32,7 @@ TEST(process_pool_hits_are_not_shipped_and_misses_are_stored) {
   for (int i = 0; i < N; i++) in[i] = i;
   parc_options opt = {.cache = cache, .cache_name = "cube", .cache_version = "1"};
 
-  parc_pool *processes = pool_of(PARC_PROCESSES);
+  parc_pool *processes = test_pool(PARC_PROCESSES, 2);
   CHECK_INT(PARC_ETASK, parc_map(processes, cube, in, sizeof in[0], first, sizeof first[0], N, &opt, status));
   CHECK_INT(N, atomic_load(executions));
   CHECK_INT(PARC_ETASK, status[13]);
@@ -58,7 +49,7 @@ TEST(process_pool_hits_are_not_shipped_and_misses_are_stored) {
 
   /* Threads read what the process workers stored. */
   atomic_store(executions, 0);
-  parc_pool *threads = pool_of(PARC_THREADS);
+  parc_pool *threads = test_pool(PARC_THREADS, 2);
   for (int i = 0; i < N; i++) second[i] = -1;
   CHECK_INT(PARC_ETASK, parc_map(threads, cube, in, sizeof in[0], second, sizeof second[0], N, &opt, status));
   CHECK_INT(1, atomic_load(executions));

@@ -1,10 +1,10 @@
 /* What every backend must do alike: the shared conformance suite. Runs once
-   per backend (env PARC_TEST_BACKEND, see backend.h and core.cmake). */
+   per backend (env PARC_TEST_BACKEND, see fixture.h and core.cmake). */
 #include <parc.h>
 #include <pthread.h>
 #include <time.h>
 
-#include "backend.h"
+#include "fixture.h"
 #include "harness.h"
 
 static void sleep_ms(int ms) {
@@ -20,7 +20,7 @@ static int square(const void *in, void *out, parc_task *t) {
 }
 
 TEST(map_squares_a_million) {
-  parc_pool *pool = test_pool(0);
+  parc_pool *pool = test_pool(test_backend(), 0);
   const size_t n = 1000000;
   double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
   for (size_t i = 0; i < n; i++) x[i] = (double)i, y[i] = -1;
@@ -33,7 +33,7 @@ TEST(map_squares_a_million) {
 }
 
 TEST(map_with_every_batch_size_gives_the_same_outputs) {
-  parc_pool *pool = test_pool(3);
+  parc_pool *pool = test_pool(test_backend(), 3);
   const size_t n = 10007;
   double x[10007], y[10007];
   size_t batches[] = {0, 1, 7, 64, 100000};
@@ -55,7 +55,7 @@ static int fail_multiples_of_97(const void *in, void *out, parc_task *t) {
 }
 
 TEST(failures_with_messages_amid_thousands_of_good_tasks) {
-  parc_pool *pool = test_pool(0);
+  parc_pool *pool = test_pool(test_backend(), 0);
   enum { N = 5000 };
   static int x[N], y[N], status[N];
   for (int i = 0; i < N; i++) x[i] = i + 1, y[i] = 0;
@@ -101,7 +101,7 @@ static int sleep_for(const void *in, void *out, parc_task *t) {
 
 TEST(next_reports_a_fast_task_before_an_earlier_slow_one) {
   if (test_backend() == PARC_SERIAL) return; /* SERIAL runs in index order by contract */
-  parc_pool *pool = test_pool(2);
+  parc_pool *pool = test_pool(test_backend(), 2);
   parc_group *g;
   parc_options opt = {.batch = 1};
   CHECK_OK(parc_group_create(&g, pool, &opt));
@@ -124,7 +124,7 @@ TEST(next_reports_a_fast_task_before_an_earlier_slow_one) {
 }
 
 TEST(next_reports_every_task_exactly_once) {
-  parc_pool *pool = test_pool(0);
+  parc_pool *pool = test_pool(test_backend(), 0);
   parc_group *g;
   CHECK_OK(parc_group_create(&g, pool, NULL));
   enum { N = 3000 };
@@ -151,7 +151,7 @@ TEST(next_reports_every_task_exactly_once) {
 
 TEST(next_and_wait_time_out) {
   if (test_backend() == PARC_SERIAL) return; /* the caller itself would run it */
-  parc_pool *pool = test_pool(1);
+  parc_pool *pool = test_pool(test_backend(), 1);
   parc_group *g;
   CHECK_OK(parc_group_create(&g, pool, NULL));
   int ms = 300;
@@ -175,7 +175,7 @@ static int use_context(const void *in, void *out, parc_task *t) {
 }
 
 TEST(tasks_read_the_group_context) {
-  parc_pool *pool = test_pool(0);
+  parc_pool *pool = test_pool(test_backend(), 0);
   context_data c = {2.5, "ctx"};
   parc_options opt = {.context = &c, .context_size = sizeof c};
   double x[100], y[100];
@@ -192,7 +192,7 @@ static int count_calls(const void *in, void *out, parc_task *t) {
 }
 
 TEST(zero_size_records_and_zero_tasks) {
-  parc_pool *pool = test_pool(0);
+  parc_pool *pool = test_pool(test_backend(), 0);
   int status[10];
   CHECK_INT(PARC_ETASK, parc_map(pool, count_calls, NULL, 0, NULL, 0, 10, NULL, status));
   for (int i = 0; i < 10; i++) CHECK_INT(i == 5 ? PARC_ETASK : PARC_OK, status[i]);
@@ -217,7 +217,7 @@ static int fill_page(const void *in, void *out, parc_task *t) {
 }
 
 TEST(four_kib_outputs) {
-  parc_pool *pool = test_pool(0);
+  parc_pool *pool = test_pool(test_backend(), 0);
   enum { N = 500 };
   unsigned char *out = malloc((size_t)N * 4096);
   CHECK_OK(parc_map(pool, fill_page, NULL, 0, out, 4096, N, NULL, NULL));
@@ -236,7 +236,7 @@ static int fail_at_ten(const void *in, void *out, parc_task *t) {
 }
 
 TEST(stop_on_error_cancels_what_has_not_started) {
-  parc_pool *pool = test_pool(2);
+  parc_pool *pool = test_pool(test_backend(), 2);
   enum { N = 2000 };
   static int status[N];
   parc_options opt = {.stop_on_error = 1, .batch = 1};
@@ -254,7 +254,7 @@ TEST(stop_on_error_cancels_what_has_not_started) {
 }
 
 TEST(cancel_turns_unstarted_tasks_into_ECANCELED) {
-  parc_pool *pool = test_pool(1);
+  parc_pool *pool = test_pool(test_backend(), 1);
   parc_group *g;
   parc_options opt = {.batch = 1};
   CHECK_OK(parc_group_create(&g, pool, &opt));
@@ -290,7 +290,7 @@ TEST(cancel_turns_unstarted_tasks_into_ECANCELED) {
 }
 
 TEST(destroy_with_queued_tasks_returns_promptly) {
-  parc_pool *pool = test_pool(1);
+  parc_pool *pool = test_pool(test_backend(), 1);
   parc_group *g;
   parc_options opt = {.batch = 1};
   CHECK_OK(parc_group_create(&g, pool, &opt));
@@ -314,13 +314,9 @@ static int monte_carlo(const void *in, void *out, parc_task *t) {
 }
 
 static void monte_carlo_on(parc_backend backend, int workers, size_t batch, double *out, size_t n) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = backend;
-  cfg.workers = workers;
+  parc_config cfg = test_config(backend, workers);
   cfg.seed = 1234;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   parc_options opt = {.batch = batch};
   CHECK_OK(parc_map(pool, monte_carlo, NULL, 0, out, 2 * sizeof(double), n, &opt, NULL));
   parc_pool_destroy(pool);
@@ -338,12 +334,9 @@ TEST(monte_carlo_bits_match_serial_for_any_worker_count) {
       FAIL_AT("outputs with %d workers differ from SERIAL", counts[i]);
   }
   /* A different seed gives different draws. */
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = test_backend();
+  parc_config cfg = test_config(test_backend(), 0);
   cfg.seed = 1234;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   parc_options opt = {.seed = 99};
   CHECK_OK(parc_map(pool, monte_carlo, NULL, 0, other, 2 * sizeof(double), N, &opt, NULL));
   CHECK(memcmp(reference, other, sizeof other) != 0);
@@ -358,7 +351,7 @@ static int report_worker(const void *in, void *out, parc_task *t) {
 }
 
 TEST(task_worker_is_in_range) {
-  parc_pool *pool = test_pool(3);
+  parc_pool *pool = test_pool(test_backend(), 3);
   int workers = parc_pool_size(pool);
   CHECK_INT(test_backend() == PARC_SERIAL ? 1 : 3, workers);
   int out[60];
@@ -373,14 +366,10 @@ static void count_init(void *arg) { __atomic_fetch_add((int *)arg, 1, __ATOMIC_S
 
 TEST(worker_init_runs_once_per_worker) {
   if (test_backend() == PARC_PROCESSES) return; /* counted across processes in its own suite */
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = test_backend();
-  cfg.workers = 3;
+  parc_config cfg = test_config(test_backend(), 3);
   cfg.worker_init = count_init;
   cfg.worker_init_arg = &init_calls;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   double x[10] = {0}, y[10];
   CHECK_OK(parc_map(pool, square, x, sizeof x[0], y, sizeof y[0], 10, NULL, NULL));
   parc_pool_destroy(pool);
@@ -417,7 +406,7 @@ static void *caller(void *arg) {
 }
 
 TEST(three_caller_threads_share_one_pool) {
-  shared_pool = test_pool(2);
+  shared_pool = test_pool(test_backend(), 2);
   pthread_t threads[3];
   for (int i = 0; i < 3; i++) pthread_create(&threads[i], NULL, caller, (void *)(intptr_t)(i + 1));
   for (int i = 0; i < 3; i++) {
@@ -440,7 +429,7 @@ static int uneven(const void *in, void *out, parc_task *t) {
 
 TEST(uneven_tasks_are_shared_between_workers) {
   if (test_backend() == PARC_SERIAL) return;
-  parc_pool *pool = test_pool(2);
+  parc_pool *pool = test_pool(test_backend(), 2);
   enum { N = 200 };
   int us[N], worker[N];
   /* The expensive tasks all sit at the start: a static split would give

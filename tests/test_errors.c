@@ -5,21 +5,12 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include "fixture.h"
 #include "harness.h"
 
 static int noop(const void *in, void *out, parc_task *t) {
   (void)in, (void)out, (void)t;
   return 0;
-}
-
-static parc_pool *threads(int workers) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_THREADS;
-  cfg.workers = workers;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
-  return pool;
 }
 
 TEST(pool_create_rejects_bad_configs) {
@@ -57,7 +48,7 @@ TEST(worker_count_rules) {
   int expected[] = {cpus, cpus, cpus - 1 > 1 ? cpus - 1 : 1, 1, 3, 4096};
   for (int i = 0; i < 6; i++) {
     if (requested[i] == 4096) continue; /* 4096 threads is legal but slow to start here */
-    parc_pool *pool = threads(requested[i]);
+    parc_pool *pool = test_pool(PARC_THREADS, requested[i]);
     CHECK_INT(expected[i], parc_pool_size(pool));
     parc_pool_destroy(pool);
   }
@@ -65,12 +56,8 @@ TEST(worker_count_rules) {
 }
 
 TEST(serial_has_one_worker) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_SERIAL;
-  cfg.workers = 8;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_config cfg = test_config(PARC_SERIAL, 8);
+  parc_pool *pool = test_pool_config(&cfg);
   CHECK_INT(1, parc_pool_size(pool));
   CHECK_INT(PARC_SERIAL, parc_pool_backend(pool));
   parc_pool_destroy(pool);
@@ -90,7 +77,7 @@ TEST(mpi_without_mpi_says_what_to_install) {
 }
 
 TEST(group_and_map_reject_bad_arguments) {
-  parc_pool *pool = threads(2);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   parc_group *g;
   double x[4] = {0}, y[4];
   CHECK_ERROR(PARC_EINVAL, "g is NULL", parc_group_create(NULL, pool, NULL));

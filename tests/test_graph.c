@@ -6,21 +6,13 @@
  * PROCESSES when that backend is built (otherwise a note is printed and
  * that configuration is skipped).
  */
+#include "fixture.h"
 #include "harness.h"
 #include "parc.h"
 #include "parc_internal.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-/* The harness ends each test with _exit, which skips LeakSanitizer's exit
-   check, so tests ask for it themselves. */
-#define CHECK_NO_LEAKS() CHECK_INT(0, __lsan_do_recoverable_leak_check())
-#else
-#define CHECK_NO_LEAKS() ((void)0)
-#endif
 
 /* ---- configurations -------------------------------------------------------- */
 
@@ -44,19 +36,8 @@ static const config configs[] = {
 
 /* A pool for c, or NULL (with a note) when its backend is not built. */
 static parc_pool *make_pool(const config *c) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = c->backend;
-  cfg.workers = c->workers;
-  cfg.verbose = 0;
-  parc_pool *pool = NULL;
-  int rc = parc_pool_create(&pool, &cfg);
-  if (rc == PARC_EBACKEND) {
-    printf("  note: %s skipped: %s\n", c->name, parc_errmsg());
-    return NULL;
-  }
-  if (rc != PARC_OK) FAIL_AT("%s: parc_pool_create returned %d (%s)", c->name, rc, parc_errmsg());
-  return pool;
+  parc_config cfg = test_config(c->backend, c->workers);
+  return test_pool_if_built(&cfg);
 }
 
 /* Memory of this process is seen by the tasks (not so for forked workers). */

@@ -13,25 +13,13 @@
 
 #include "census.h"
 #include "faults.h"
+#include "fixture.h"
 #include "harness.h"
 
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static parc_pool *process_pool(int workers, double timeout, int retries, unsigned max_tasks) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_PROCESSES;
-  cfg.workers = workers;
-  cfg.timeout = timeout;
-  cfg.retries = retries;
-  cfg.max_tasks_per_worker = max_tasks;
-  parc_pool *pool = NULL;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
-  return pool;
 }
 
 /* ---- what is left behind ------------------------------------------------ */
@@ -112,7 +100,9 @@ static void check_clean_map(parc_pool *pool) {
 }
 
 TEST(every_kind_of_death_costs_one_task_and_the_pool_goes_on) {
-  parc_pool *pool = process_pool(2, 0.3, 0, 0);
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
+  cfg.timeout = 0.3;
+  parc_pool *pool = test_pool_config(&cfg);
   check_faults(pool, 0);
   check_clean_map(pool);
   check_faults(pool, 64);
@@ -142,7 +132,10 @@ TEST(retries_heal_crashes_and_give_up_after_retries_plus_one) {
   enum { N = 2000 };
   attempts = parc_shared_alloc(N * sizeof *attempts);
   CHECK(attempts != NULL);
-  parc_pool *pool = process_pool(2, 0.25, 2, 0);
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
+  cfg.timeout = 0.25;
+  cfg.retries = 2;
+  parc_pool *pool = test_pool_config(&cfg);
   static int in[N], out[N], status[N];
   for (int i = 0; i < N; i++) in[i] = i;
   CHECK_INT(PARC_ECRASH, parc_map(pool, crash_early, in, sizeof in[0], out, sizeof out[0], N,
@@ -186,15 +179,11 @@ static int report_pid(const void *in, void *out, parc_task *t) {
 TEST(recycling_caps_tasks_per_worker_and_each_new_worker_runs_init) {
   init_count = parc_shared_alloc(sizeof *init_count);
   init_pids = parc_shared_alloc(4096 * sizeof *init_pids);
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_PROCESSES;
-  cfg.workers = 2;
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
   cfg.max_tasks_per_worker = 7;
   cfg.worker_init = init_worker;
   cfg.worker_init_arg = &init_count;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   enum { N = 300 };
   static pid_t pids[N];
   for (size_t batch = 0; batch <= 5; batch += 5) {
@@ -252,7 +241,7 @@ TEST(shared_memory_made_before_or_after_the_pool_is_seen_by_workers) {
   const size_t n = 1 << 20;
   double *before = parc_shared_alloc(n * sizeof *before);
   CHECK(before != NULL);
-  parc_pool *pool = process_pool(2, 0, 0, 0);
+  parc_pool *pool = test_pool(PARC_PROCESSES, 2);
   double *after = parc_shared_alloc(n * sizeof *after);
   CHECK(after != NULL);
   for (size_t i = 0; i < n; i += 4096) CHECK(before[i] == 0 && after[i] == 0);
@@ -277,7 +266,7 @@ static int alloc_in_worker(const void *in, void *out, parc_task *t) {
 }
 
 TEST(shared_alloc_inside_a_worker_is_refused) {
-  parc_pool *pool = process_pool(1, 0, 0, 0);
+  parc_pool *pool = test_pool(PARC_PROCESSES, 1);
   int refused = 0;
   CHECK_OK(parc_map(pool, alloc_in_worker, NULL, 0, &refused, sizeof refused, 1, NULL, NULL));
   CHECK_INT(1, refused);
@@ -289,7 +278,7 @@ TEST(map_over_shared_arrays) {
   enum { N = 100000 };
   int *in = parc_shared_alloc(N * sizeof *in), *out = parc_shared_alloc(N * sizeof *out);
   for (int i = 0; i < N; i++) in[i] = i;
-  parc_pool *pool = process_pool(2, 0, 0, 0);
+  parc_pool *pool = test_pool(PARC_PROCESSES, 2);
   CHECK_OK(parc_map(pool, twice, in, sizeof *in, out, sizeof *out, N, NULL, NULL));
   for (int i = 0; i < N; i++)
     if (out[i] != 2 * i) FAIL_AT("out[%d] = %d", i, out[i]);
@@ -328,7 +317,7 @@ TEST_WITH_LIMIT(replacements_are_forked_safely_beside_a_busy_locking_thread, 60)
   pthread_t threads[2];
   for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, busy, NULL);
   sleep_ms(20);
-  parc_pool *pool = process_pool(2, 0, 0, 0);
+  parc_pool *pool = test_pool(PARC_PROCESSES, 2);
   enum { N = 1000 };
   static int in[N], out[N], status[N];
   for (int i = 0; i < N; i++) in[i] = i;
@@ -362,15 +351,20 @@ static int hang(const void *in, void *out, parc_task *t) {
   return 0;
 }
 
+/* The group this test leaves alive past its pool (the caller bug it commits
+   on purpose) can never be destroyed; kept here, it is memory the test
+   holds, not a leak for the harness's leak check to report. */
+static parc_group *orphan;
+
 TEST_WITH_LIMIT(destroy_kills_a_hung_task_and_leaves_nothing_behind, 30) {
   started = parc_shared_alloc(sizeof *started);
   int fds = count_fds(), shm = count_dev_shm();
   CHECK_INT(0, count_children());
-  parc_pool *pool = process_pool(2, 0, 0, 0);
+  parc_pool *pool = test_pool(PARC_PROCESSES, 2);
   CHECK(count_children() >= 1);
   check_clean_map(pool);
-  parc_group *g;
-  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_create(&orphan, pool, NULL));
+  parc_group *g = orphan;
   CHECK_OK(parc_group_submit(g, hang, NULL, 0, NULL, 0, NULL));
   while (atomic_load(started) == 0) sleep_ms(1);
   double t0 = now();
@@ -390,7 +384,11 @@ TEST(many_pools_leave_no_descriptors_or_processes) {
   parc_shared_free(parc_shared_alloc(1)); /* the region's memfd lives as long as the program */
   int fds = count_fds();
   for (int i = 0; i < 5; i++) {
-    parc_pool *a = process_pool(2, 0, 0, 0), *b = process_pool(1, 0.5, 1, 300);
+    parc_config cfg = test_config(PARC_PROCESSES, 1);
+    cfg.timeout = 0.5;
+    cfg.retries = 1;
+    cfg.max_tasks_per_worker = 300;
+    parc_pool *a = test_pool(PARC_PROCESSES, 2), *b = test_pool_config(&cfg);
     check_clean_map(a);
     check_clean_map(b);
     parc_pool_destroy(a);
@@ -418,7 +416,7 @@ static void caller_dies_by(int sig) {
   worker_pids = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   pid_t caller = fork();
   if (caller == 0) {
-    parc_pool *pool = process_pool(2, 0, 0, 0);
+    parc_pool *pool = test_pool(PARC_PROCESSES, 2);
     parc_group *g;
     parc_group_create(&g, pool, NULL);
     int x[2] = {0, 1};
@@ -465,13 +463,13 @@ TEST(workers_get_a_thread_count_unless_the_user_set_one) {
   unsetenv("OMP_NUM_THREADS");
   int cpus = parc_cpu_count();
   int workers = cpus > 1 ? 2 : 1;
-  parc_pool *pool = process_pool(workers, 0, 0, 0);
+  parc_pool *pool = test_pool(PARC_PROCESSES, workers);
   int v = 0;
   CHECK_OK(parc_map(pool, read_env, NULL, 0, &v, sizeof v, 1, NULL, NULL));
   CHECK_INT(cpus / workers > 1 ? cpus / workers : 1, v);
   parc_pool_destroy(pool);
   setenv("OMP_NUM_THREADS", "5", 1);
-  pool = process_pool(workers, 0, 0, 0);
+  pool = test_pool(PARC_PROCESSES, workers);
   CHECK_OK(parc_map(pool, read_env, NULL, 0, &v, sizeof v, 1, NULL, NULL));
   CHECK_INT(5, v);
   parc_pool_destroy(pool);
@@ -541,7 +539,7 @@ static int die_often(const void *in, void *out, parc_task *t) {
 
 TEST_WITH_LIMIT(many_deaths_leave_the_workers_and_at_most_one_spare, 60) {
   enum { N = 120, WORKERS = 2 };
-  parc_pool *pool = process_pool(WORKERS, 0, 0, 0);
+  parc_pool *pool = test_pool(PARC_PROCESSES, WORKERS);
   pid_t server = fork_server_pid();
   static int in[N], out[N], status[N];
   for (int i = 0; i < N; i++) in[i] = i, out[i] = -1;
@@ -591,14 +589,10 @@ static void crash_in_init(void *arg) {
 }
 
 TEST_WITH_LIMIT(a_worker_init_that_crashes_fails_each_task_and_leaves_nothing, 60) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_PROCESSES;
-  cfg.workers = 2;
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
   cfg.retries = 1;
   cfg.worker_init = crash_in_init;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool *pool = test_pool_config(&cfg);
   enum { N = 12 };
   static int in[N], out[N], status[N];
   for (int i = 0; i < N; i++) in[i] = i;

@@ -13,26 +13,18 @@
 
 #include "census.h"
 #include "faults.h"
+#include "fixture.h"
 #include "harness.h"
-
-static parc_pool *exec_pool(int workers, double timeout) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_PROCESSES;
-  cfg.start = PARC_START_EXEC;
-  cfg.workers = workers;
-  cfg.timeout = timeout;
-  parc_pool *pool = NULL;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
-  return pool;
-}
 
 /* ---- outputs and faults ---------------------------------------------------- */
 
 enum { N_FAULTS = 2000 };
 
 TEST(exec_start_maps_correctly_and_isolates_crashes) {
-  parc_pool *pool = exec_pool(2, 0.3);
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
+  cfg.start = PARC_START_EXEC;
+  cfg.timeout = 0.3;
+  parc_pool *pool = test_pool_config(&cfg);
   static int in[N_FAULTS], out[N_FAULTS];
   for (int i = 0; i < N_FAULTS; i++) in[i] = i, out[i] = -1;
   parc_group *g;
@@ -112,7 +104,9 @@ TEST_WITH_LIMIT(openmp_in_the_caller_then_in_exec_workers_does_not_hang, 120) {
   int team = 0;
   CHECK(omp_sum(100000, 2, &team) == expected_sum(100000)); /* libgomp's pool now exists */
   CHECK_INT(2, team);
-  parc_pool *pool = exec_pool(2, 0);
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
+  cfg.start = PARC_START_EXEC;
+  parc_pool *pool = test_pool_config(&cfg);
   enum { N = 40 };
   long in[N], out[N];
   for (int i = 0; i < N; i++) in[i] = 10000 + 1000 * i, out[i] = -1;
@@ -152,17 +146,16 @@ static void count_init(void *arg) {
 TEST(exec_workers_see_globals_as_at_program_start) {
   marker = 42;
   int out[4] = {0};
-  parc_pool *pool = exec_pool(2, 0);
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
+  cfg.start = PARC_START_EXEC;
+  parc_pool *pool = test_pool_config(&cfg);
   CHECK_OK(parc_map(pool, read_marker, NULL, 0, out, sizeof out[0], 4, NULL, NULL));
   for (int i = 0; i < 4; i++) CHECK_INT(1, out[i]);
   parc_pool_destroy(pool);
   /* A fork start sees the caller's value: the difference is the point. */
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = PARC_PROCESSES;
+  cfg = test_config(PARC_PROCESSES, 2);
   cfg.start = PARC_START_FORK;
-  cfg.workers = 2;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
+  pool = test_pool_config(&cfg);
   CHECK_OK(parc_map(pool, read_marker, NULL, 0, out, sizeof out[0], 4, NULL, NULL));
   for (int i = 0; i < 4; i++) CHECK_INT(42, out[i]);
   parc_pool_destroy(pool);

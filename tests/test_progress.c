@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <time.h>
 
+#include "fixture.h"
 #include "harness.h"
 
 /* ---- tasks -------------------------------------------------------------- */
@@ -39,17 +40,6 @@ static double now_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static parc_pool *make_pool(parc_backend backend, int workers, int verbose) {
-  parc_config cfg;
-  parc_config_default(&cfg);
-  cfg.backend = backend;
-  cfg.workers = workers;
-  cfg.verbose = verbose;
-  parc_pool *pool;
-  CHECK_OK(parc_pool_create(&pool, &cfg));
-  return pool;
 }
 
 /* ---- stderr through a pipe ---------------------------------------------- */
@@ -122,7 +112,9 @@ static const char *last_line(const char *out, const char *label) {
 }
 
 TEST(pipe_final_line_counts_failures) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 1);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
   int ms[100];
   for (int i = 0; i < 100; i++) ms[i] = 0;
   parc_options opt = {.label = "sweep"};
@@ -146,7 +138,9 @@ TEST(pipe_final_line_counts_failures) {
 /* A run longer than a second prints lines while it runs: each in the
    documented form, counts never going back, at most one a second. */
 TEST(pipe_lines_while_running) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 1);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
   enum { N = 60 };
   int ms[N];
   for (int i = 0; i < N; i++) ms[i] = 50;   /* 60 x 50 ms on 2 workers: about 1.5 s */
@@ -189,7 +183,9 @@ TEST(pipe_lines_while_running) {
 /* stop_on_error: cancelled tasks count as failed, and the line says what
    parc_group_failed says. */
 TEST(pipe_cancelled_count_as_failed) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 1);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
   enum { N = 200 };
   int ms[N];
   for (int i = 0; i < N; i++) ms[i] = 1;
@@ -216,7 +212,9 @@ TEST(pipe_cancelled_count_as_failed) {
 
 /* The total grows with each submission; one final line covers them all. */
 TEST(pipe_total_grows_with_submissions) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 1);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
   int zero = 0;
   int ms[70] = {0};
   parc_options opt = {.label = "grow"};
@@ -241,7 +239,9 @@ TEST(pipe_total_grows_with_submissions) {
 
 /* verbose 2: the final line also says how many tasks each worker did. */
 TEST(pipe_verbose2_tasks_per_worker) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 2);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 2;
+  parc_pool *pool = test_pool_config(&cfg);
   enum { N = 5000 };
   capture_begin();
   CHECK_OK(parc_map(pool, noop, NULL, 0, NULL, 0, N, &(parc_options){.label = "v2"}, NULL));
@@ -268,7 +268,7 @@ TEST(pipe_verbose2_tasks_per_worker) {
 }
 
 TEST(verbose0_prints_nothing) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 0);
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
   capture_begin();
   CHECK_OK(parc_map(pool, noop, NULL, 0, NULL, 0, 1000, NULL, NULL));
   const char *out = capture_end();
@@ -277,7 +277,9 @@ TEST(verbose0_prints_nothing) {
 }
 
 TEST(empty_group_prints_nothing) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 1);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
   capture_begin();
   parc_group *g;
   CHECK_OK(parc_group_create(&g, pool, NULL));
@@ -312,7 +314,9 @@ TEST(env_verbose_serial_default_label) {
 /* Two groups reporting at once never interleave inside a line: every line
    is whole, and each group ends with one final line. */
 TEST(pipe_concurrent_groups_whole_lines) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 1);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
   capture_begin();
   parc_group *a, *b;
   CHECK_OK(parc_group_create(&a, pool, &(parc_options){.label = "alpha"}));
@@ -399,7 +403,9 @@ enum { PTY_TASKS = 48 };
 
 static void child_bar(void) {
   if (!isatty(STDERR_FILENO)) _exit(3);
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 1);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
   int ms[PTY_TASKS];
   for (int i = 0; i < PTY_TASKS; i++) ms[i] = 40;   /* 48 x 40 ms on 2 workers: ~1 s */
   parc_options opt = {.label = "tty", .batch = 1};
@@ -468,7 +474,9 @@ TEST(pty_live_bar) {
 
 /* Work that ends within 0.2 s never flashes a bar: only the summary. */
 static void child_quick(void) {
-  parc_pool *pool = make_pool(PARC_THREADS, 2, 1);
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
   if (parc_map(pool, noop, NULL, 0, NULL, 0, 1000, &(parc_options){.label = "quick"}, NULL))
     _exit(4);
   parc_pool_destroy(pool);
