@@ -48,6 +48,13 @@ static int group_create(parc_group **out, parc_pool *pool, const parc_options *o
   if (!out) return parc__error(PARC_EINVAL, "parc_group_create: g is NULL");
   *out = NULL;
   if (!pool) return parc__error(PARC_EINVAL, "parc_group_create: pool is NULL");
+  /* In an exec-start worker the caller's pool pointers name memory this
+     fresh program image does not have: never read them. */
+  if (parc__in_worker && !parc__pool_known(pool))
+    return parc__error(PARC_EINVAL,
+                       "parc_group_create: not a pool of this process (a worker started by exec "
+                       "inherits no memory: a task can map on the pool that runs it with fork "
+                       "start only)");
   bool inherited = pool->owner != getpid();
   if (inherited && !parc__in_worker)
     return parc__error(PARC_EINVAL,

@@ -536,6 +536,9 @@ bool parc__pool_claim(parc__worker *w, size_t *offset, size_t *count);
 /* Takes job out of the queue (if there) and waits until no worker holds
    it. After this, no worker will touch job again. */
 void parc__pool_release_job(parc_pool *pool, parc__job *job);
+/* True when pool is a live pool of this process or one it inherited
+   through fork (never reads *pool). */
+bool parc__pool_known(const parc_pool *pool);
 /* Closes the queue and wakes every worker (they drain it, then leave). */
 void parc__pool_close(parc_pool *pool);
 

@@ -73,6 +73,36 @@ void parc_config_default(parc_config *cfg) {
   (void)apply_environment(cfg);
 }
 
+/* ---- the pools of this process ------------------------------------------- */
+/* Every live pool, so that a task in a process worker can tell a pool
+   pointer it inherited (fork start: the memory is there, copy-on-write)
+   from one it cannot read (exec start: a fresh program image, the pointer
+   names the caller's memory). Lock-free: a forked worker reads it right
+   after fork, when another thread of the caller may have held any lock.
+   A pool made while the table is full is simply not listed. */
+#define REGISTRY_SIZE 1024
+static _Atomic(parc_pool *) registry[REGISTRY_SIZE];
+
+static void registry_add(parc_pool *pool) {
+  for (int i = 0; i < REGISTRY_SIZE; i++) {
+    parc_pool *expected = NULL;
+    if (atomic_compare_exchange_strong(&registry[i], &expected, pool)) return;
+  }
+}
+
+static void registry_remove(parc_pool *pool) {
+  for (int i = 0; i < REGISTRY_SIZE; i++) {
+    parc_pool *expected = pool;
+    if (atomic_compare_exchange_strong(&registry[i], &expected, NULL)) return;
+  }
+}
+
+bool parc__pool_known(const parc_pool *pool) {
+  for (int i = 0; i < REGISTRY_SIZE; i++)
+    if (atomic_load_explicit(&registry[i], memory_order_relaxed) == pool) return true;
+  return false;
+}
+
 /* The `workers` rule of parc_config, or -1 when out of range. */
 static int resolve_workers(int requested) {
   if (requested > PARC__MAX_WORKERS || requested < -PARC__MAX_WORKERS) return -1;
@@ -151,8 +181,10 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
      pool kept in a global (parc_pool_create(&global, ...)) finds it there,
      in a forked worker too. */
   *out = pool;
+  registry_add(pool);
   rc = ops->start(pool);
   if (rc) {
+    registry_remove(pool);
     *out = NULL;
     pthread_cond_destroy(&pool->released);
     pthread_cond_destroy(&pool->work);
@@ -179,6 +211,14 @@ void parc__pool_close(parc_pool *pool) {
 
 void parc_pool_destroy(parc_pool *pool) {
   if (!pool) return;
+  registry_remove(pool);
+  /* A copy inherited through fork (a process worker, or a child the caller
+     forked): its workers are the creator's, and so is stopping them. Only
+     this process's memory is freed. */
+  if (pool->owner != getpid()) {
+    parc__free(pool);
+    return;
+  }
   /* Workers drain what is queued, then find the queue closed and empty. */
   parc__pool_close(pool);
   pool->ops->stop(pool);

@@ -65,4 +65,47 @@ TEST(process_pool_hits_are_not_shipped_and_misses_are_stored) {
   CHECK_INT(0, system(command));
 }
 
+static int doubles(const void *in, void *out, parc_task *t) {
+  (void)t;
+  atomic_fetch_add(executions, 1);
+  *(double *)out = 2 * *(const double *)in;
+  return 0;
+}
+
+/* A function that never reads its index has one key on every backend: a
+   map on PROCESSES must not re-key it (the worker says whether a task
+   read its index), so the threads' results stay hits. */
+TEST(keys_do_not_change_with_the_backend) {
+  char dir[] = "/tmp/parc-cache-process-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  executions = parc_shared_alloc(sizeof *executions);
+  parc_cache *cache;
+  CHECK_OK(parc_cache_open(&cache, dir, NULL));
+  enum { N = 100 };
+  double in[N + 1], out[N + 1];
+  for (int i = 0; i <= N; i++) in[i] = i;
+  parc_options opt = {.cache = cache};
+  parc_pool *threads = test_pool(PARC_THREADS, 2);
+  parc_pool *processes = test_pool(PARC_PROCESSES, 2);
+  CHECK_OK(parc_map(threads, doubles, in, sizeof in[0], out, sizeof out[0], N, &opt, NULL));
+  CHECK_INT(N, atomic_load(executions));
+  atomic_store(executions, 0);
+  CHECK_OK(parc_map(threads, doubles, in, sizeof in[0], out, sizeof out[0], N, &opt, NULL));
+  CHECK_INT(0, atomic_load(executions));
+  /* One new input, on processes. */
+  CHECK_OK(parc_map(processes, doubles, in, sizeof in[0], out, sizeof out[0], N + 1, &opt, NULL));
+  CHECK_INT(1, atomic_load(executions));
+  atomic_store(executions, 0);
+  CHECK_OK(parc_map(threads, doubles, in, sizeof in[0], out, sizeof out[0], N, &opt, NULL));
+  CHECK_INT(0, atomic_load(executions));
+  for (int i = 0; i < N; i++) CHECK(out[i] == 2.0 * i);
+  parc_pool_destroy(processes);
+  parc_pool_destroy(threads);
+  parc_cache_close(cache);
+  parc_shared_free((void *)executions);
+  char command[128];
+  snprintf(command, sizeof command, "rm -rf %s", dir);
+  CHECK_INT(0, system(command));
+}
+
 int main(int argc, char **argv) { return harness_main(argc, argv); }

@@ -2,6 +2,7 @@
    per backend (env PARC_TEST_BACKEND, see fixture.h and core.cmake). */
 #include <parc.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "fixture.h"
@@ -439,6 +440,120 @@ TEST(uneven_tasks_are_shared_between_workers) {
   int expensive_on[2] = {0, 0};
   for (int i = 0; i < 20; i++) expensive_on[worker[i]]++;
   CHECK(expensive_on[0] > 0 && expensive_on[1] > 0);
+  parc_pool_destroy(pool);
+}
+
+/* ---- nesting: a task maps on the pool that runs it --------------------- */
+
+static parc_pool *global_pool;   /* filled by parc_pool_create(&global_pool, ...) */
+
+static int inner_square(const void *in, void *out, parc_task *t) {
+  (void)t;
+  int x = *(const int *)in;
+  *(int *)out = x * x;
+  return 0;
+}
+
+/* Maps 4 inner tasks on the pool (the context's, else the global one) and
+   writes their sum; odd outer tasks use a group and parc_group_next. */
+static int outer_maps(const void *in, void *out, parc_task *t) {
+  size_t size;
+  parc_pool *const *context = parc_task_context(t, &size);
+  parc_pool *pool = context ? *context : global_pool;
+  int base = *(const int *)in, xs[4], ys[4] = {0};
+  for (int i = 0; i < 4; i++) xs[i] = base * 10 + i;
+  int rc;
+  if (base % 2 == 0) {
+    rc = parc_map(pool, inner_square, xs, sizeof xs[0], ys, sizeof ys[0], 4, NULL, NULL);
+  } else {
+    parc_group *g;
+    rc = parc_group_create(&g, pool, NULL);
+    for (int i = 0; rc == PARC_OK && i < 4; i++)
+      rc = parc_group_submit(g, inner_square, &xs[i], sizeof xs[i], &ys[i], sizeof ys[i], NULL);
+    size_t index;
+    int seen = 0;
+    while (rc == PARC_OK && parc_group_next(g, -1, &index) == PARC_OK) seen++;
+    if (rc == PARC_OK && seen != 4) rc = parc_fail(t, "inner next reported %d of 4", seen);
+    parc_group_destroy(g);
+  }
+  if (rc) return parc_fail(t, "inner map: %s", parc_errmsg());
+  *(int *)out = ys[0] + ys[1] + ys[2] + ys[3];
+  return 0;
+}
+
+static bool exec_start(void) {
+  const char *s = getenv("PARC_START");
+  return test_backend() == PARC_PROCESSES && s && strcmp(s, "exec") == 0;
+}
+
+/* 8 outer tasks, each mapping 4 inner ones, on 2 workers: every worker is
+   busy with an outer task that waits on inner ones. */
+static void check_nested(parc_pool *pool, const parc_options *opt) {
+  enum { N = 8 };
+  int in[N], out[N], status[N];
+  for (int i = 0; i < N; i++) in[i] = i, out[i] = -1;
+  for (size_t batch = 0; batch <= 1; batch++) {
+    parc_options o = *opt;
+    o.batch = batch;
+    int rc = parc_map(pool, outer_maps, in, sizeof in[0], out, sizeof out[0], N, &o, status);
+    if (exec_start()) {
+      /* Workers started by exec inherit no memory: a clear failure. */
+      CHECK_INT(PARC_ETASK, rc);
+      CHECK(strstr(parc_errmsg(), "task 0 failed: inner map:") != NULL);
+      continue;
+    }
+    CHECK_OK(rc);
+    for (int i = 0; i < N; i++) {
+      int expected = 0;
+      for (int k = 0; k < 4; k++) expected += (i * 10 + k) * (i * 10 + k);
+      CHECK_INT(expected, out[i]);
+    }
+  }
+}
+
+TEST_WITH_LIMIT(a_task_maps_on_the_pool_that_runs_it, 30) {
+  parc_pool *pool = test_pool(test_backend(), 2);
+  parc_options opt = {.context = &pool, .context_size = sizeof pool};
+  check_nested(pool, &opt);
+  parc_pool_destroy(pool);
+}
+
+TEST_WITH_LIMIT(a_task_maps_on_a_pool_kept_in_a_global, 30) {
+  parc_config cfg = test_config(test_backend(), 2);
+  CHECK_OK(parc_pool_create(&global_pool, &cfg));
+  parc_options opt = {0};
+  check_nested(global_pool, &opt);
+  parc_pool_destroy(global_pool);
+  global_pool = NULL;
+}
+
+/* ---- what parc_map and parc_group_wait say ------------------------------ */
+
+static int fails_at_five(const void *in, void *out, parc_task *t) {
+  int x = *(const int *)in;
+  if (x == 5 || x == 8) return parc_fail(t, "Cannot process x=%d", x);
+  *(int *)out = x;
+  return 0;
+}
+
+TEST(map_and_wait_name_the_lowest_failed_task_and_its_message) {
+  parc_pool *pool = test_pool(test_backend(), 2);
+  enum { N = 10 };
+  int in[N], out[N];
+  for (int i = 0; i < N; i++) in[i] = i;
+  /* An unrelated earlier error must not be what the map leaves. */
+  CHECK_INT(PARC_EINVAL, parc_pool_create(NULL, NULL));
+  CHECK_INT(PARC_ETASK, parc_map(pool, fails_at_five, in, sizeof in[0], out, sizeof out[0], N,
+                                 NULL, NULL));
+  CHECK(strstr(parc_errmsg(), "task 5 failed: Cannot process x=5") != NULL);
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_map(g, fails_at_five, in, sizeof in[0], out, sizeof out[0], N));
+  CHECK_INT(PARC_EINVAL, parc_pool_create(NULL, NULL));
+  CHECK_INT(PARC_ETASK, parc_group_wait(g, -1));
+  CHECK(strstr(parc_errmsg(), "parc_group_wait: task 5 failed: Cannot process x=5") != NULL);
+  CHECK_STR("Cannot process x=8", parc_group_message(g, 8));
+  parc_group_destroy(g);
   parc_pool_destroy(pool);
 }
 

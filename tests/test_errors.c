@@ -140,8 +140,39 @@ TEST(status_names) {
   const char *names[] = {"PARC_OK", "PARC_DONE", "PARC_PENDING", "PARC_EINVAL", "PARC_ENOMEM",
                          "PARC_ESYS", "PARC_ETASK", "PARC_ECRASH", "PARC_ETIMEDOUT",
                          "PARC_ECANCELED", "PARC_EDEPENDENCY", "PARC_EBACKEND"};
-  for (int i = 0; i < 12; i++) CHECK(strncmp(parc_strerror(codes[i]), names[i], strlen(names[i])) == 0);
+  for (int i = 0; i < 12; i++) {
+    CHECK(strncmp(parc_strerror(codes[i]), names[i], strlen(names[i])) == 0);
+    CHECK_STR(names[i], parc_status_name(codes[i]));
+  }
   CHECK_STR("unknown parc status", parc_strerror(12345));
+  CHECK_STR("PARC_UNKNOWN", parc_status_name(12345));
+  CHECK_STR("PARC_UNKNOWN", parc_status_name(-10));
+}
+
+/* A misspelled variable must not silently run with the default. */
+TEST(misspelled_environment_variables_fail_pool_create) {
+  static const char *const cases[][3] = {
+      {"PARC_BACKEND", "proceses", "PARC_BACKEND=proceses"},
+      {"PARC_WORKERS", "two", "PARC_WORKERS=two"},
+      {"PARC_WORKERS", "5000", "PARC_WORKERS=5000"},
+      {"PARC_VERBOSE", "3", "PARC_VERBOSE=3"},
+      {"PARC_START", "spawn", "PARC_START=spawn"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    setenv(cases[i][0], cases[i][1], 1);
+    parc_pool *pool = (parc_pool *)cases;
+    CHECK_ERROR(PARC_EINVAL, cases[i][2], parc_pool_create(&pool, NULL));
+    CHECK(pool == NULL);
+    parc_config cfg;
+    parc_config_default(&cfg);
+    CHECK_ERROR(PARC_EINVAL, cases[i][2], parc_pool_create(&pool, &cfg));
+    unsetenv(cases[i][0]);
+  }
+  setenv("PARC_START", "EXEC", 1);
+  setenv("PARC_BACKEND", "serial", 1);
+  parc_pool *pool;
+  CHECK_OK(parc_pool_create(&pool, NULL));
+  parc_pool_destroy(pool);
 }
 
 TEST(environment_overrides_defaults) {

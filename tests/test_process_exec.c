@@ -237,4 +237,25 @@ TEST(parc_start_env_selects_exec_and_destroy_leaves_nothing) {
   CHECK_INT(PARC_START_FORK, cfg.start);
 }
 
+/* A failed execve says why (its errno travels back through a close-on-exec
+   pipe): an environment string longer than the kernel's MAX_ARG_STRLEN
+   (32 pages) makes execve fail with E2BIG. */
+TEST(a_failed_exec_says_why) {
+  size_t n = 200000;
+  char *big = malloc(n + 1);
+  CHECK(big != NULL);
+  memset(big, 'x', n);
+  big[n] = '\0';
+  setenv("PARC_TEST_HUGE", big, 1);
+  free(big);
+  parc_config cfg = test_config(PARC_PROCESSES, 2);
+  cfg.start = PARC_START_EXEC;
+  parc_pool *pool;
+  CHECK_ERROR(PARC_ESYS, "cannot exec /proc/self/exe: Argument list too long",
+              parc_pool_create(&pool, &cfg));
+  unsetenv("PARC_TEST_HUGE");
+  CHECK_OK(parc_pool_create(&pool, &cfg));
+  parc_pool_destroy(pool);
+}
+
 int main(int argc, char **argv) { return harness_main(argc, argv); }
