@@ -36,3 +36,6 @@ endif()
 
 # What a worker's death costs on PARC_PROCESSES (issue 3's 5 ms target).
 parc_bench(bench_crash ${PROJECT_SOURCE_DIR}/bench/crash.c)
+
+# What a task graph's bookkeeping costs per node (issue 8's targets).
+parc_bench(bench_graph ${PROJECT_SOURCE_DIR}/bench/graph.c)

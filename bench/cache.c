@@ -167,6 +167,51 @@ static row measure(parc_pool *pool, const char *base, size_t n, size_t calls) {
   return r;
 }
 
+/* ---- the cache on each backend --------------------------------------------- */
+
+/* The same cached map on THREADS and PROCESSES (2 workers each): a bare
+   map, a map of all misses into a fresh cache, a map of all hits. The
+   cache filter runs in dispatch for every backend, so processes should
+   cost about what threads do (target: at most 2x, misses and hits). */
+static void backends_table(const char *base, bool quick) {
+  size_t n = quick ? 5000 : 50000;
+  int64_t *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+  if (!x || !y) die("malloc");
+  for (size_t i = 0; i < n; i++) x[i] = (int64_t)i * 2654435761 % 1000000007;
+  static const parc_backend backends[2] = {PARC_THREADS, PARC_PROCESSES};
+  double t[2][3];
+  for (int b = 0; b < 2; b++) {
+    parc_config cfg;
+    parc_config_default(&cfg);
+    cfg.backend = backends[b];
+    cfg.workers = 2;
+    parc_pool *pool;
+    if (parc_pool_create(&pool, &cfg) != 0) die("parc_pool_create");
+    char dir[4096], command[4200];
+    snprintf(dir, sizeof dir, "%s/parc-bench-cache-backend-%d", base, b);
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    if (system(command) != 0) exit(1);
+    double cpu;
+    timed_map(pool, NULL, x, y, n, false, &cpu);   /* warm-up */
+    t[b][0] = timed_map(pool, NULL, x, y, n, false, &cpu);
+    parc_cache *c;
+    if (parc_cache_open(&c, dir, NULL) != 0) die("parc_cache_open");
+    t[b][1] = timed_map(pool, c, x, y, n, true, &cpu);
+    if (parc_cache_open(&c, dir, NULL) != 0) die("parc_cache_open");
+    t[b][2] = timed_map(pool, c, x, y, n, true, &cpu);
+    parc_pool_destroy(pool);
+    if (system(command) != 0) exit(1);
+  }
+  printf("\nthe cache on each backend: %zu trivial tasks, 2 workers, microseconds per task\n", n);
+  printf("%-12s %9s %9s %9s\n", "backend", "bare", "misses", "hits");
+  printf("%-12s %9.3f %9.3f %9.3f\n", "threads", t[0][0], t[0][1], t[0][2]);
+  printf("%-12s %9.3f %9.3f %9.3f\n", "processes", t[1][0], t[1][1], t[1][2]);
+  printf("%-12s %9s %8.2fx %8.2fx   (target: <= 2x)\n", "processes / threads", "",
+         t[1][1] / t[0][1], t[1][2] / t[0][2]);
+  free(x);
+  free(y);
+}
+
 /* ---- instruction counts (--instructions) --------------------------------- */
 
 static int64_t *inputs(size_t from, size_t n) {
@@ -265,7 +310,10 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--phase") == 0 && i + 1 < argc) phase = argv[++i];
     else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) from = strtoull(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--tasks") == 0 && i + 1 < argc) tasks = strtoull(argv[++i], NULL, 10);
-    else {
+    else if (strcmp(argv[i], "--backends") == 0) {
+      backends_table(base, quick);
+      return 0;
+    } else {
       fprintf(stderr, "usage: %s [--quick] [--peers FILE] [--dir DIR] [--instructions]\n", argv[0]);
       return 2;
     }
@@ -328,5 +376,6 @@ int main(int argc, char **argv) {
   } else {
     printf("joblib.Memory: no peer results (run bench/peers/joblib_memory.py > FILE, then --peers FILE)\n");
   }
+  backends_table(base, quick);
   return 0;
 }

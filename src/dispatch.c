@@ -27,6 +27,17 @@
 
 /* The worker this thread is (NULL in other threads): nested maps help. */
 static _Thread_local parc__worker *current_worker;
+/* Set while a job's `then` runs in a worker; next_job: the job it made
+   this worker's next (pinned), run before the worker claims anything. */
+static _Thread_local bool continuation;
+static _Thread_local parc__job *next_job;
+
+bool parc__dispatch_take_continuation(const parc_pool *pool, parc__job *job) {
+  if (!continuation || next_job || !current_worker || current_worker->pool != pool) return false;
+  atomic_store_explicit(&job->pinned, true, memory_order_relaxed);
+  next_job = job;
+  return true;
+}
 
 bool parc__dispatch_in_worker_of(const parc_pool *pool) {
   return current_worker && current_worker->pool == pool;
@@ -145,11 +156,30 @@ static inline __attribute__((always_inline)) void dispatch_chunk(parc__worker *w
     execute(w, job, offset, offset + count, NULL, NULL);
     parc__job_observe(job, count, parc__now_ns() - start);
   }
+  if (job->then) {
+    continuation = true;
+    job->then(job->then_arg, job, offset, count);
+    continuation = false;
+  }
   parc__completion_publish(&job->record, offset, count);
+}
+
+/* Runs the jobs `then` calls made this worker's next, one after another
+   (each may make another): a graph's chain never touches the queue. */
+static void run_continuations(parc__worker *w) {
+  parc__job *job;
+  while ((job = next_job) != NULL) {
+    next_job = NULL;
+    size_t offset, n = parc__job_claim(job, SIZE_MAX, &offset);
+    if (n) dispatch_chunk(w, job, offset, n);
+    /* The last touch: the group may free the job from here on. */
+    atomic_store_explicit(&job->pinned, false, memory_order_release);
+  }
 }
 
 void parc__dispatch_chunk(parc__worker *w, parc__job *job, size_t offset, size_t count) {
   dispatch_chunk(w, job, offset, count);
+  if (__builtin_expect(next_job != NULL, 0)) run_continuations(w);
 }
 
 /* Runs the chunk, then goes on claiming and running chunks of the same job
@@ -159,6 +189,7 @@ static void run_job(parc__worker *w, size_t offset, size_t count) {
   int workers = w->pool->workers;
   do {
     dispatch_chunk(w, job, offset, count);
+    if (__builtin_expect(next_job != NULL, 0)) run_continuations(w);
     w->previous = count;
     count = parc__job_claim(job, parc__job_chunk_size(job, workers, w->previous), &offset);
   } while (count > 0);

@@ -9,13 +9,20 @@
  *
  * parc_graph_run runs the nodes that have not run, [ran, count), as one
  * group. It builds the reverse edges (who depends on whom) as one flat
- * array, counts each node's unfinished dependencies, submits the nodes with
- * none, then takes completions from parc_group_next: a success decrements
- * its dependants' counts and submits those that reach zero; a failure marks
- * everything downstream PARC_EDEPENDENCY through an explicit worklist, so a
- * chain of a million nodes needs no deep recursion. Only node functions run
- * on the pool; all bookkeeping here runs in the caller's thread, which is
- * why a graph needs no lock.
+ * array, counts each node's unfinished dependencies, and submits the nodes
+ * with none. From then on the bookkeeping runs in the workers, in each
+ * node's `then` (parc__job): a success decrements its dependants' counts
+ * (atomics) and submits those that reach zero, the first of them as the
+ * worker's own next task, so a chain hands off without a wake-up; a
+ * failure marks everything downstream PARC_EDEPENDENCY through an explicit
+ * worklist (no deep recursion for a chain of a million nodes), under the
+ * run's lock, which only failures take. The caller sleeps until every node
+ * of the run is done (or, on SERIAL, runs them).
+ *
+ * Why no node can be submitted twice or failed while it runs: a node's
+ * count reaches zero only when every dependency has succeeded, and only
+ * then is it submitted; failure propagation reaches a node only through a
+ * failed dependency, whose success never comes.
  *
  * A node's task index is its id (parc__group_submit_node), not its position
  * in the run's group, so its random stream does not depend on scheduling.
@@ -40,7 +47,7 @@ typedef struct graph_node {
   int status;               /* once NODE_DONE: PARC_OK or the failure */
   size_t root;              /* a failed node: the node whose own failure started it */
   char *message;            /* failure text, NULL if none (or out of memory) */
-  size_t pending;           /* during a run: dependencies not finished yet */
+  _Atomic size_t pending;   /* during a run: dependencies not finished yet */
 } graph_node;
 
 struct parc_graph {
@@ -59,12 +66,15 @@ typedef struct graph_run {
   parc_graph *graph;
   parc_group *group;
   size_t base, n;
-  size_t *node_of;          /* group index -> node id */
   size_t *edge_start;       /* dependants of base+i: edges[edge_start[i] .. edge_start[i+1]) */
   parc_node *edges;
+  size_t *roots;            /* nodes with nothing to wait for, submitted first */
+  size_t nroots;
+  pthread_mutex_t lock;     /* failures: node fields, work, first_*, stop_cause */
+  pthread_cond_t done;      /* remaining reached 0 */
   size_t *work;             /* worklist of failure propagation */
-  size_t finished;          /* nodes of this run that are NODE_DONE */
-  bool stop;                /* stop_on_error has fired */
+  _Atomic size_t remaining; /* nodes of this run not NODE_DONE yet */
+  _Atomic bool stop;        /* stop_on_error has fired */
   size_t stop_cause;
 } graph_run;
 
@@ -209,7 +219,17 @@ static const char *node_text(const graph_node *n) {
   return n->message ? n->message : parc_strerror(n->status);
 }
 
-/* Marks node id finished with a failure (message is taken over). */
+/* One more node of the run is NODE_DONE; the last one wakes the caller.
+   `locked`: the run's lock is held (or nobody can be waiting yet). */
+static void node_done(graph_run *r, bool locked) {
+  if (atomic_fetch_sub(&r->remaining, 1) != 1) return;
+  if (!locked) pthread_mutex_lock(&r->lock);
+  pthread_cond_broadcast(&r->done);
+  if (!locked) pthread_mutex_unlock(&r->lock);
+}
+
+/* Marks node id finished with a failure (message is taken over). The
+   run's lock is held (or no worker runs yet). */
 static void set_failed(graph_run *r, size_t id, int status, size_t root, char *message) {
   parc_graph *g = r->graph;
   graph_node *n = &g->nodes[id];
@@ -222,7 +242,7 @@ static void set_failed(graph_run *r, size_t id, int status, size_t root, char *m
   } else if (id < g->first_other) {
     g->first_other = id;
   }
-  r->finished++;
+  node_done(r, true);
 }
 
 /* A dependant of a failed node: PARC_EDEPENDENCY naming the root failure,
@@ -263,48 +283,64 @@ static void fail_node(graph_run *r, size_t id, int status, char *message) {
 
 /* ---- running: submission and completion ---------------------------------- */
 
+static void node_then(void *arg, parc__job *job, size_t offset, size_t count);
+
+/* Submits node id, whose dependencies have all succeeded. */
 static void submit(graph_run *r, size_t id) {
   graph_node *n = &r->graph->nodes[id];
-  if (r->stop) {
+  if (atomic_load(&r->stop)) {
+    pthread_mutex_lock(&r->lock);
     fail_node(r, id, PARC_ECANCELED,
               parc__format("cancelled: node %zu failed and stop_on_error is set", r->stop_cause));
-    return;
-  }
-  size_t index;
-  int rc = parc__group_submit_node(r->group, n->fn, n->in, n->in_size, n->out, n->out_size,
-                                   n->depv, n->ndeps, id, &index);
-  if (rc != PARC_OK) {
-    fail_node(r, id, rc, parc__format("could not submit node %zu: %s", id, parc_errmsg()));
+    pthread_mutex_unlock(&r->lock);
     return;
   }
   n->state = NODE_SUBMITTED;
-  r->node_of[index] = id;
+  int rc = parc__group_submit_node(r->group, n->fn, n->in, n->in_size, n->out, n->out_size,
+                                   n->depv, n->ndeps, id, node_then, r, NULL);
+  if (rc != PARC_OK) {
+    char *message = parc__format("could not submit node %zu: %s", id, parc_errmsg());
+    pthread_mutex_lock(&r->lock);
+    fail_node(r, id, rc, message);
+    pthread_mutex_unlock(&r->lock);
+  }
 }
 
-static void completed(graph_run *r, size_t index, int status) {
-  size_t id = r->node_of[index];
-  graph_node *nodes = r->graph->nodes;
+/* A node that did not succeed: its failure, and everything downstream. */
+static void node_failed(graph_run *r, size_t id, size_t index, int status) {
+  pthread_mutex_lock(&r->lock);
+  char *message;
+  if (status == PARC_ECANCELED && atomic_load(&r->stop))
+    message = parc__format("cancelled: node %zu failed and stop_on_error is set", r->stop_cause);
+  else
+    message = parc__strdup(parc_group_message(r->group, index));
+  if (r->graph->options.stop_on_error && !atomic_load(&r->stop) && status != PARC_ECANCELED) {
+    r->stop_cause = id;
+    atomic_store(&r->stop, true);
+  }
+  fail_node(r, id, status, message);
+  pthread_mutex_unlock(&r->lock);
+}
+
+/* A node's `then`, in the worker that ran it (its task index is its id). */
+static void node_then(void *arg, parc__job *job, size_t offset, size_t count) {
+  graph_run *r = arg;
+  (void)count;
+  size_t id = job->tasks.index_base + offset;
+  int status = parc__completion_status_at(&job->record, offset);
   if (status != PARC_OK) {
-    char *message;
-    if (status == PARC_ECANCELED && r->stop)
-      message = parc__format("cancelled: node %zu failed and stop_on_error is set", r->stop_cause);
-    else
-      message = parc__strdup(parc_group_message(r->group, index));
-    if (r->graph->options.stop_on_error && !r->stop && status != PARC_ECANCELED) {
-      r->stop = true;
-      r->stop_cause = id;
-    }
-    fail_node(r, id, status, message);
+    node_failed(r, id, job->record.first + offset, status);
     return;
   }
-  nodes[id].state = NODE_DONE;
+  graph_node *nodes = r->graph->nodes;
   nodes[id].status = PARC_OK;
-  r->finished++;
+  nodes[id].state = NODE_DONE;
   size_t x = id - r->base;
   for (size_t e = r->edge_start[x]; e < r->edge_start[x + 1]; e++) {
     size_t y = r->edges[e];
-    if (--nodes[y].pending == 0 && nodes[y].state == NODE_WAITING) submit(r, y);
+    if (atomic_fetch_sub(&nodes[y].pending, 1) == 1) submit(r, y);
   }
+  node_done(r, false);
 }
 
 /* ---- running: setup ------------------------------------------------------ */
@@ -341,25 +377,31 @@ static int build_edges(graph_run *r) {
 
 static int run_setup(graph_run *r) {
   parc_graph *g = r->graph;
-  r->node_of = parc__malloc(r->n * sizeof(size_t));
+  pthread_mutex_init(&r->lock, NULL);
+  pthread_cond_init(&r->done, NULL);
+  atomic_init(&r->remaining, r->n);
+  r->roots = parc__malloc(r->n * sizeof(size_t));
   r->work = parc__malloc(r->n * sizeof(size_t));
-  if (!r->node_of || !r->work || build_edges(r) != PARC_OK)
+  if (!r->roots || !r->work || build_edges(r) != PARC_OK)
     return parc__error(PARC_ENOMEM, "parc_graph_run: out of memory for %zu nodes", r->n);
   return parc_group_create(&r->group, g->pool, &g->options);
 }
 
 static void run_free(graph_run *r) {
   parc_group_destroy(r->group);
-  parc__free(r->node_of);
+  pthread_cond_destroy(&r->done);
+  pthread_mutex_destroy(&r->lock);
+  parc__free(r->roots);
   parc__free(r->work);
   parc__free(r->edge_start);
   parc__free(r->edges);
 }
 
 /* In id order (so every dependency is settled first): a node with a failed
-   dependency fails at once, one with none unfinished is submitted, the
-   rest wait for their counts to reach zero. */
-static void start_nodes(graph_run *r) {
+   dependency fails at once, one with none unfinished is a root, the rest
+   wait for their counts to reach zero. Nothing runs yet: every count is
+   set before the first root is submitted. */
+static void count_pending(graph_run *r) {
   graph_node *nodes = r->graph->nodes;
   for (size_t i = r->base; i < r->base + r->n; i++) {
     graph_node *n = &nodes[i];
@@ -377,8 +419,20 @@ static void start_nodes(graph_run *r) {
       continue;
     }
     n->state = NODE_WAITING;
-    if (n->pending == 0) submit(r, i);
+    if (n->pending == 0) r->roots[r->nroots++] = i;
   }
+}
+
+/* Waits until every node of the run is done: asleep, or running nodes
+   where waiting on the group runs them (SERIAL, a nested run). */
+static void wait_nodes(graph_run *r) {
+  if (parc__group_helps(r->group)) {
+    while (atomic_load(&r->remaining) > 0) parc_group_wait(r->group, -1);
+    return;
+  }
+  pthread_mutex_lock(&r->lock);
+  while (atomic_load(&r->remaining) > 0) pthread_cond_wait(&r->done, &r->lock);
+  pthread_mutex_unlock(&r->lock);
 }
 
 static int graph_outcome(const parc_graph *g) {
@@ -397,17 +451,9 @@ int parc_graph_run(parc_graph *g) {
     run_free(&r);
     return rc;
   }
-  start_nodes(&r);
-  while (r.finished < r.n) {
-    size_t index;
-    int status = parc_group_next(r.group, -1, &index);
-    if (status == PARC_DONE) break;   /* nothing in flight: cannot happen while nodes wait */
-    completed(&r, index, status);
-  }
-  for (size_t i = r.base; i < r.base + r.n; i++) {
-    if (g->nodes[i].state != NODE_DONE)
-      fail_node(&r, i, PARC_ECANCELED, parc__format("node %zu was never ready to run", i));
-  }
+  count_pending(&r);
+  for (size_t i = 0; i < r.nroots; i++) submit(&r, r.roots[i]);
+  wait_nodes(&r);
   g->ran = g->count;
   run_free(&r);
   return graph_outcome(g);

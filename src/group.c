@@ -159,7 +159,7 @@ static int job_enqueue(parc_group *g, const char *who, parc__job *job, size_t *f
   g->jobs[g->njobs++] = job;
   pthread_mutex_unlock(&g->lock);
   if (first_index) *first_index = job->record.first;
-  if (!g->in_caller) parc__pool_push(g->pool, job);
+  if (!g->in_caller && !parc__dispatch_take_continuation(g->pool, job)) parc__pool_push(g->pool, job);
   return PARC_OK;
 nomem:
   pthread_mutex_unlock(&g->lock);
@@ -169,7 +169,9 @@ nomem:
 
 int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in_size,
                             void *out, size_t out_size, const parc__dep *deps, size_t ndeps,
-                            size_t task_index, size_t *index) {
+                            size_t task_index,
+                            void (*then)(void *arg, parc__job *job, size_t offset, size_t count),
+                            void *then_arg, size_t *index) {
   static const char who[] = "parc_group_submit";
   int rc = check_buffers(who, g, fn, in, in_size, out, out_size, 1);
   if (rc) return rc;
@@ -183,12 +185,15 @@ int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in
   job->tasks.deps = deps;
   job->tasks.ndeps = ndeps;
   job->tasks.index_base = task_index;
+  job->then = then;
+  job->then_arg = then_arg;
   return job_enqueue(g, who, job, index);
 }
 
 int parc_group_submit(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
                       size_t out_size, size_t *index) {
-  return parc__group_submit_node(g, fn, in, in_size, out, out_size, NULL, 0, SIZE_MAX, index);
+  return parc__group_submit_node(g, fn, in, in_size, out, out_size, NULL, 0, SIZE_MAX, NULL, NULL,
+                                 index);
 }
 
 int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
@@ -210,8 +215,12 @@ int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size, vo
 /* Runs one chunk of g's unclaimed tasks in this thread (one task if
    `one`), if this thread should: no worker runs them, or it is a worker of
    the pool waiting on a nested map. False when there was nothing to run. */
+bool parc__group_helps(const parc_group *g) {
+  return g->in_caller || parc__dispatch_in_worker_of(g->pool);
+}
+
 static bool help(parc_group *g, bool one) {
-  if (!g->in_caller && !parc__dispatch_in_worker_of(g->pool)) return false;
+  if (!parc__group_helps(g)) return false;
   pthread_mutex_lock(&g->lock);
   while (g->help_cursor < g->njobs) {
     parc__job *job = g->jobs[g->help_cursor];

@@ -262,6 +262,11 @@ struct parc__job {
   size_t growth;              /* ... and how fast claims grow to it */
   parc__record record;
   struct parc__cache_scope *cache_scope;  /* look tasks up here first, or NULL */
+  /* Called by the worker that ran tasks [offset, offset + count), after
+     their outcomes are recorded and before they are published (graphs:
+     make dependants ready on this worker). NULL: none. */
+  void (*then)(void *arg, parc__job *job, size_t offset, size_t count);
+  void *then_arg;
   void *block;                /* the allocation this job sits in */
   void *owned_input;          /* submit: the copy of the input */
   /* Every worker's claim writes `next`: alone on its cache line, so the
@@ -269,6 +274,8 @@ struct parc__job {
   _Alignas(64) _Atomic size_t next;   /* first unclaimed offset; >= count: exhausted */
   _Alignas(64) _Atomic uint64_t ns_per_task;   /* automatic batching's estimate, 0 = none */
   _Atomic bool canceled;      /* tasks of this job not yet started are cancelled */
+  _Atomic bool pinned;        /* a worker's continuation: it will run it, never freed
+                                 before it lets go (parc__pool_release_job waits) */
   /* Guarded by pool->lock: */
   parc__job *queue_next;      /* the pool's queue */
   bool queued;
@@ -374,6 +381,10 @@ void parc__completion_destroy(parc__completion *c);
 /* Numbers a job's tasks (r->first) and records it. r->count and r->status
    must be set. PARC_ENOMEM. If stop_on_error has fired, cancels it. */
 int parc__completion_add(parc__completion *c, parc__record *r);
+/* The recorded status of task `offset` of a record with status bytes. */
+static inline int parc__completion_status_at(const parc__record *r, size_t offset) {
+  return PARC_PENDING - atomic_load_explicit(&r->status[offset], memory_order_acquire);
+}
 /* Tasks [from, to) of r succeeded (outputs in place). Inline: a sparse
    record (parc_map's) has nothing to write, and that is the hot case. */
 static inline void parc__completion_ok(const parc__record *r, size_t from, size_t to) {
@@ -560,6 +571,11 @@ void parc__dispatch_cancel(parc__job *job);
 /* True in a thread that is a worker of pool (a task calling into the pool
    that runs it). */
 bool parc__dispatch_in_worker_of(const parc_pool *pool);
+/* In a job's `then`, run by a worker of pool: the first job that call
+   submits becomes the worker's next (true: it is pinned and must not be
+   queued), so a graph hands a node to its dependant without the queue or
+   a wake-up. False otherwise: queue it. */
+bool parc__dispatch_take_continuation(const parc_pool *pool, parc__job *job);
 
 /* ======================================================================= */
 /* 8. Backends                                                             */
@@ -575,9 +591,15 @@ extern const parc__backend_ops parc__backend_processes;
 
 /* parc_group_submit for a graph node: deps (borrowed until the task has
    finished) are what parc_task_dep returns inside it; its parc_task_index
-   is task_index (SIZE_MAX: its group index). */
+   is task_index (SIZE_MAX: its group index); then(then_arg, ...) runs in
+   the worker once it has finished (see parc__job). Safe from any thread. */
 int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in_size,
                             void *out, size_t out_size, const parc__dep *deps, size_t ndeps,
-                            size_t task_index, size_t *index);
+                            size_t task_index,
+                            void (*then)(void *arg, parc__job *job, size_t offset, size_t count),
+                            void *then_arg, size_t *index);
+/* True when waiting on g runs its tasks in this thread (SERIAL, a pool
+   used inside its own process worker, or a worker of g's pool). */
+bool parc__group_helps(const parc_group *g);
 
 #endif /* PARC_INTERNAL_H */

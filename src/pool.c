@@ -9,6 +9,7 @@
  */
 #include "parc_internal.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -306,4 +307,7 @@ void parc__pool_release_job(parc_pool *pool, parc__job *job) {
   queue_remove(pool, job);
   while (job->users > 0) pthread_cond_wait(&pool->released, &pool->lock);
   pthread_mutex_unlock(&pool->lock);
+  /* A worker's continuation: it has published the job's tasks and is
+     about to let go (a few instructions). */
+  while (atomic_load_explicit(&job->pinned, memory_order_acquire)) sched_yield();
 }
