@@ -172,6 +172,8 @@ static void run_continuations(parc__worker *w) {
     next_job = NULL;
     size_t offset, n = parc__job_claim(job, SIZE_MAX, &offset);
     if (n) dispatch_chunk(w, job, offset, n);
+    /* A later job may be allocated at this one's address. */
+    if (w->task_job == job) w->task_job = NULL;
     /* The last touch: the group may free the job from here on. */
     atomic_store_explicit(&job->pinned, false, memory_order_release);
   }

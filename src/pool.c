@@ -10,6 +10,7 @@
 #include "parc_internal.h"
 
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -82,25 +83,30 @@ void parc_config_default(parc_config *cfg) {
    after fork, when another thread of the caller may have held any lock.
    A pool made while the table is full is simply not listed. */
 #define REGISTRY_SIZE 1024
-static _Atomic(parc_pool *) registry[REGISTRY_SIZE];
+/* Entries are stored disguised, so that a leak checker does not count the
+   table as a reference: a pool the program forgot to destroy is a leak. */
+#define REGISTRY_MASK ((uintptr_t)0x5a5a5a5a5a5a5a5aull)
+static _Atomic uintptr_t registry[REGISTRY_SIZE];
 
 static void registry_add(parc_pool *pool) {
   for (int i = 0; i < REGISTRY_SIZE; i++) {
-    parc_pool *expected = NULL;
-    if (atomic_compare_exchange_strong(&registry[i], &expected, pool)) return;
+    uintptr_t expected = 0;
+    if (atomic_compare_exchange_strong(&registry[i], &expected, (uintptr_t)pool ^ REGISTRY_MASK))
+      return;
   }
 }
 
 static void registry_remove(parc_pool *pool) {
   for (int i = 0; i < REGISTRY_SIZE; i++) {
-    parc_pool *expected = pool;
-    if (atomic_compare_exchange_strong(&registry[i], &expected, NULL)) return;
+    uintptr_t expected = (uintptr_t)pool ^ REGISTRY_MASK;
+    if (atomic_compare_exchange_strong(&registry[i], &expected, 0)) return;
   }
 }
 
 bool parc__pool_known(const parc_pool *pool) {
+  uintptr_t disguised = (uintptr_t)pool ^ REGISTRY_MASK;
   for (int i = 0; i < REGISTRY_SIZE; i++)
-    if (atomic_load_explicit(&registry[i], memory_order_relaxed) == pool) return true;
+    if (atomic_load_explicit(&registry[i], memory_order_relaxed) == disguised) return true;
   return false;
 }
 
@@ -284,6 +290,7 @@ bool parc__pool_claim(parc__worker *w, size_t *offset, size_t *count) {
       queue_remove(pool, w->job);   /* exhausted: nobody needs to find it again */
       drop_job(pool, w->job);
       w->job = NULL;
+      w->task_job = NULL;   /* a new job may be allocated at the same address */
       w->previous = 0;
     }
     while (!pool->head && !pool->closing) {
