@@ -304,6 +304,8 @@ static void run_round(process_backend *b, proxy *p, const parc__job *job, size_t
     return;
   }
   parc__slot *slot = p->slot;
+  /* A command goes only to a worker that said READY. */
+  assert(p->ready && atomic_load(&slot->state) != PARC__SLOT_STARTING);
   slot->timed = b->pool->config.timeout > 0;
   uint32_t command = atomic_fetch_add(&slot->command, 1) + 1;
   if (atomic_load(&slot->worker_sleeping)) parc__futex_wake(&slot->command);
@@ -331,6 +333,8 @@ static void run_round(process_backend *b, proxy *p, const parc__job *job, size_t
   }
   r->done = atomic_load_explicit(&slot->done, memory_order_acquire);
   r->last_status = slot->last_status;
+  /* A complete round ran every task, or stopped at its one failure. */
+  assert(r->done <= n && (r->kind != ROUND_COMPLETE || r->done == n || r->last_status != PARC_OK));
   r->used_index = slot->used_index;
 }
 

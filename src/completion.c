@@ -16,6 +16,7 @@
  */
 #include "parc_internal.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,9 @@ static bool is_failure(int status) { return status < 0; }
 /* Status bytes hold PARC_PENDING - status, so that pending is 0 and a job's
    fresh calloc'd memory needs no initialising pass (for a map of 10^7 tasks
    that pass was a quarter of the run time, done by the caller alone). */
+_Static_assert(PARC_PENDING - PARC_EBACKEND <= SCHAR_MAX && PARC_PENDING - PARC_DONE >= SCHAR_MIN,
+               "every status fits a status byte");
+_Static_assert(PARC_PENDING - PARC_PENDING == 0, "a zeroed status byte is pending");
 static signed char encode_status(int status) { return (signed char)(PARC_PENDING - status); }
 static int decode_status(signed char byte) { return PARC_PENDING - byte; }
 
@@ -188,6 +192,7 @@ static void stop(parc__completion *c) {
 
 void parc__completion_fail(const parc__record *r, size_t offset, int status, char *message) {
   parc__completion *c = r->completion;
+  assert(offset < r->count && status < 0);
   if (r->status)
     atomic_store_explicit(&r->status[offset], encode_status(status), memory_order_release);
   size_t index = r->first + offset;
@@ -235,6 +240,7 @@ void parc__completion_flush(void) {
 
 void parc__completion_publish(const parc__record *r, size_t offset, size_t count) {
   parc__completion *c = r->completion;
+  assert(count > 0 && offset + count <= r->count);
   if (deferred.worker && !c->keep_order && !c->progress) {
     if (deferred.completion != c) parc__completion_flush();
     deferred.completion = c;

@@ -11,7 +11,14 @@
  */
 #include "parc_internal.h"
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* Claims write `next` and the estimate: each alone on its cache line. */
+_Static_assert(_Alignof(parc__job) == 64, "a job is cache-line aligned (job_new aligns it)");
+_Static_assert(offsetof(parc__job, next) % 64 == 0, "`next` starts a cache line");
+_Static_assert(offsetof(parc__job, ns_per_task) - offsetof(parc__job, next) >= 64,
+               "`next` and the estimate share no cache line");
 
 parc__job *parc__job_new(size_t count, bool status_bytes, size_t copy_size) {
   /* One block: the job (aligned to a cache line), its status bytes, then

@@ -41,6 +41,7 @@
 
 #include "parc.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -291,6 +292,7 @@ void parc__job_free(parc__job *job);
    the job is exhausted. Chunk size for a worker's next claim (automatic
    batching). Both inline: with batch = 1 they run once per task. */
 static inline size_t parc__job_claim(parc__job *job, size_t want, size_t *offset) {
+  assert(job->count > 0 && job->count <= SIZE_MAX / 2);
   if (want == 0) want = 1;
   size_t start;
   if (want == job->batch && want <= job->count) {
@@ -308,6 +310,7 @@ static inline size_t parc__job_claim(parc__job *job, size_t want, size_t *offset
     if (start >= job->count) return 0;
     n = job->count - start < want ? job->count - start : want;
   } while (!atomic_compare_exchange_weak(&job->next, &start, start + n));
+  assert(n > 0 && start + n <= job->count);
   *offset = start;
   return n;
 }

@@ -8,6 +8,8 @@
 
 #include "parc_internal.h"
 
+#include <stddef.h>
+
 
 /* One worker slot of a process pool, in shared memory: the proxy thread
    (parent) posts a command, the worker (child) runs it and replies, the
@@ -98,5 +100,12 @@ void parc__server_main(const parc__server_config *cfg) __attribute__((noreturn))
 /* File descriptors every new fork server closes (other pools' sockets). */
 void parc__server_register_fd(int fd);
 void parc__server_unregister_fd(int fd);
+
+/* The slot's futex words are 32-bit words in memory shared between
+   processes: lock-free atomics of exactly that size. */
+_Static_assert(sizeof(_Atomic uint32_t) == 4 && ATOMIC_INT_LOCK_FREE == 2,
+               "futex words are lock-free 32-bit atomics");
+_Static_assert(offsetof(parc__slot, command) % 4 == 0 && offsetof(parc__slot, reply) % 4 == 0,
+               "futex words are 4-byte aligned");
 
 #endif /* PARC_PROCESS_H */

@@ -47,3 +47,11 @@ set_tests_properties(install_consumer PROPERTIES LABELS "no-asan" TIMEOUT 300)
 
 # The cache on the process backend (cache.c's own suite covers the rest).
 parc_test(test_cache_process threads)
+
+# The layering of src/ (parc_internal.h's list): no call goes up a layer.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME check_layers COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/check_layers.py
+           ${PROJECT_SOURCE_DIR}/src)
+  set_tests_properties(check_layers PROPERTIES LABELS "no-asan")
+endif()
