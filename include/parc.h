@@ -137,16 +137,23 @@ typedef struct parc_config {
 
 /* Fills *cfg with the defaults above, then applies the environment:
    PARC_BACKEND (threads|processes|serial|mpi), PARC_WORKERS (an integer, as
-   for `workers`), PARC_VERBOSE (0|1|2), PARC_START (fork|exec).
-   Unparseable values are ignored. */
+   for `workers`), PARC_VERBOSE (0|1|2), PARC_START (fork|exec). A value
+   that does not parse leaves its field (and those read after it) at the
+   default here; parc_pool_create then fails on it (see below), so a
+   misspelled PARC_BACKEND=proceses never runs silently on threads. */
 PARC_EXPORT void parc_config_default(parc_config *cfg);
 
 /* Creates a pool and starts its workers. cfg NULL: parc_config_default().
    cfg is copied. Errors: PARC_EINVAL (NULL pool, workers out of range,
    timeout with THREADS/SERIAL, negative timeout or retries, unknown
-   backend), PARC_EBACKEND (PROCESSES or MPI not built in or unusable here;
-   the message says what to install), PARC_ENOMEM, PARC_ESYS. On failure
-   *pool is NULL and nothing is left running. */
+   backend; or one of PARC_BACKEND, PARC_WORKERS, PARC_VERBOSE, PARC_START
+   is set to a value that does not parse, whoever built cfg: the message
+   names the variable and its value), PARC_EBACKEND (PROCESSES or MPI not
+   built in or unusable here; the message says what to install),
+   PARC_ENOMEM, PARC_ESYS. On failure *pool is NULL and nothing is left
+   running. *pool is stored before any worker or fork server starts, so a
+   pool kept in a global (parc_pool_create(&global, ...)) is seen there by
+   the workers too, and tasks may map on it (see "Nesting" below). */
 PARC_EXPORT int parc_pool_create(parc_pool **pool, const parc_config *cfg);
 
 /* Number of workers; 0 for NULL. */
@@ -157,8 +164,30 @@ PARC_EXPORT parc_backend parc_pool_backend(const parc_pool *pool);
 
 /* Waits for every task of every group, stops the workers and frees the
    pool. Groups must have been destroyed first; a group still alive is a
-   caller bug, and its tasks are waited for anyway. NULL: no-op. */
+   caller bug, and its tasks are waited for anyway. In a process that did
+   not create the pool (a fork-start worker, a child the caller forked) it
+   frees that process's copy only and stops nothing. NULL: no-op. */
 PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
+
+/* ------------------------------------------------------------------------ */
+/* Nesting                                                                  */
+/* ------------------------------------------------------------------------ */
+/* A task may call parc_map, or use a group or a graph, on the pool that
+   runs it (through the context, or a pool kept in a global). This never
+   deadlocks, on any backend:
+   - THREADS: the waiting task's worker runs the inner tasks itself (work
+     helping) while the other workers may take some too; it sleeps only for
+     inner tasks another worker is running.
+   - SERIAL: the inner tasks run in the caller, inside the outer task.
+   - PROCESSES, fork start: the inner map runs inline, in the worker
+     process of the outer task (the pool's workers belong to the caller).
+   - PROCESSES, exec start: a worker is a fresh program image and cannot
+     read the caller's pool: parc_map and parc_group_create fail
+     PARC_EINVAL ("not a pool of this process"), and a pool kept in a
+     global is NULL there. A task may create a pool of its own.
+   A child process forked by the caller (not a parc worker) cannot use the
+   caller's pools: groups fail PARC_EINVAL there; create a pool in the
+   child. */
 
 /* ------------------------------------------------------------------------ */
 /* Process pools                                                            */
@@ -182,6 +211,12 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    parc_shared_alloc memory is copied into each worker once per group and
    compared with that copy before each dispatch: put a context of many
    megabytes in parc_shared_alloc memory to avoid both.
+
+   Output. What a task writes with printf or fprintf reaches the caller's
+   stdout and stderr as on THREADS, whether they are a terminal, a pipe or
+   a file: a worker flushes its stdio buffers after every task that left
+   something in them, and before it exits. A task that crashes loses only
+   what it wrote and did not flush itself.
 
    Exec start. Some runtimes do not survive fork at all: GCC's libgomp
    hangs when a forked child uses OpenMP after its parent did. With
@@ -217,7 +252,7 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    once; that task ends PARC_ECRASH with the message "killed by signal 11
    (Segmentation fault)" (strsignal's text) or "exited with status 3". A
    task running longer than config.timeout gets SIGTERM, then SIGKILL 0.25 s
-   later, and ends PARC_ETIMEDOUT ("timed out after 0.5 s"). With
+   later, and ends PARC_ETIMEDOUT ("ran past the timeout of 0.5 s"). With
    config.retries = r, such a task is run again, on a fresh worker, up to r
    more times; it fails only when it has killed r + 1 workers. Tasks of the
    same dispatch that finished before the death keep their results, and the
@@ -310,9 +345,10 @@ PARC_EXPORT int parc_group_next(parc_group *g, double timeout, size_t *index);
 
 /* Waits until every task submitted so far has finished. Returns PARC_OK,
    or the status of the failed task with the lowest index (a real failure
-   preferred over PARC_ECANCELED); PARC_ETIMEDOUT if tasks remain when
-   timeout seconds pass (timeout < 0: forever). Does not consume
-   parc_group_next's reports. */
+   preferred over PARC_ECANCELED), and then parc_errmsg() names that task
+   and its message ("parc_group_wait: task 5 failed: Cannot process x=5");
+   PARC_ETIMEDOUT if tasks remain when timeout seconds pass (timeout < 0:
+   forever). Does not consume parc_group_next's reports. */
 PARC_EXPORT int parc_group_wait(parc_group *g, double timeout);
 
 /* Status of one task: PARC_OK, PARC_PENDING, or its error. PARC_EINVAL for
@@ -336,8 +372,11 @@ PARC_EXPORT void parc_group_cancel(parc_group *g);
 PARC_EXPORT void parc_group_destroy(parc_group *g);
 
 /* One call: map fn over n records, wait, return what parc_group_wait would.
-   status, if not NULL, receives every task's status (n entries). opt NULL:
-   defaults. Errors as parc_group_map. */
+   On a task's failure parc_errmsg() says which and why ("parc_map: task 5
+   failed: Cannot process x=5", the lowest failed index). status, if not
+   NULL, receives every task's status (n entries); parc_group_message's
+   texts need a group (parc_group_map). opt NULL: defaults. Errors as
+   parc_group_map. */
 PARC_EXPORT int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_size,
                          void *out, size_t out_size, size_t n, const parc_options *opt,
                          int *status);
