@@ -372,6 +372,21 @@ void parc__cache_store(parc__cache_block *b, uint64_t done, bool used_index) {
 
 /* ---- parc_cache_call ----------------------------------------------------- */
 
+/* parc_cache_call's task failed: keep its message (NULL when memory ran out). */
+typedef struct call_failure {
+  bool failed;
+  char *message;
+} call_failure;
+
+static bool take_message(void *arg, size_t offset, int status, parc_task *t) {
+  (void)offset, (void)status;
+  call_failure *f = arg;
+  f->failed = true;
+  f->message = t->message;
+  t->message = NULL;
+  return true;
+}
+
 int parc__cache_call_one(parc__cache_scope *s, parc_fn fn, const void *in, size_t in_size,
                          void *out, size_t out_size, const void *context, size_t context_size) {
   parc__tasks d = {.fn = fn, .in = in_size ? in : NULL, .in_size = in_size,
@@ -382,11 +397,11 @@ int parc__cache_call_one(parc__cache_scope *s, parc_fn fn, const void *in, size_
   if (b.hit) return PARC_OK;
   parc_task t;
   parc__task_init(&t, &d, 0);
-  int status;
-  parc__tasks_run(&d, &t, 0, 1, NULL, NULL, &status);
-  if (status != PARC_OK) {
-    status = parc__error(PARC_ETASK, "%s", t.message ? t.message : "the task failed");
-    parc__free(t.message);
+  call_failure failure = {false, NULL};
+  parc__tasks_run(&d, &t, 0, 1, NULL, NULL, take_message, &failure);
+  if (failure.failed) {
+    int status = parc__error(PARC_ETASK, "%s", failure.message ? failure.message : "the task failed");
+    parc__free(failure.message);
     return status;
   }
   parc__cache_store(&b, 1, t.used_index);

@@ -26,11 +26,11 @@
 #define HOLD_NS 20000000ull
 
 /* The worker this thread is (NULL in other threads): nested maps help. */
-static _Thread_local parc__worker *current_worker;
+static _Thread_local __attribute__((tls_model("initial-exec"))) parc__worker *current_worker;
 /* Set while a job's `then` runs in a worker; next_job: the job it made
    this worker's next (pinned), run before the worker claims anything. */
-static _Thread_local bool continuation;
-static _Thread_local parc__job *next_job;
+static _Thread_local __attribute__((tls_model("initial-exec"))) bool continuation;
+static _Thread_local __attribute__((tls_model("initial-exec"))) parc__job *next_job;
 
 bool parc__dispatch_take_continuation(const parc_pool *pool, parc__job *job) {
   if (!continuation || next_job || !current_worker || current_worker->pool != pool) return false;
@@ -55,20 +55,20 @@ static parc_task *task_for(parc__worker *w, const parc__job *job) {
   return &w->task;
 }
 
-/* Task `stop` of a run did not succeed (status): records it, and the rest
-   of the run too when it was cancelled. Returns where the run goes on. */
-static __attribute__((noinline)) size_t after_failure(parc__job *job, parc_task *t, size_t from,
-                                                      size_t stop, size_t to, int status,
-                                                      uint64_t *bad) {
-  if (status == PARC_ECANCELED) {
-    finish_canceled(job, stop, to);
-    if (bad) *bad |= (~(uint64_t)0) << (stop - from);
-    return to;
-  }
-  parc__completion_fail(&job->record, stop, status, t->message);
+/* What run_here's failures go to. */
+typedef struct failures {
+  parc__job *job;
+  size_t from;
+  uint64_t *bad;              /* NULL, or bit k - from: task k did not succeed */
+} failures;
+
+static __attribute__((noinline)) bool record_failure(void *arg, size_t k, int status,
+                                                     parc_task *t) {
+  failures *f = arg;
+  parc__completion_fail(&f->job->record, k, status, t->message);
   t->message = NULL;
-  if (bad) *bad |= (uint64_t)1 << (stop - from);
-  return stop + 1;
+  if (f->bad) *f->bad |= (uint64_t)1 << (k - f->from);
+  return false;
 }
 
 /* The executor of threads and SERIAL: tasks [from, to) in this thread. */
@@ -77,12 +77,12 @@ static inline __attribute__((always_inline)) void run_here(parc__worker *w, parc
                                                           bool *used_index) {
   parc_task *t = task_for(w, job);
   if (used_index) t->used_index = false;
-  for (size_t k = from; k < to;) {
-    int status;
-    size_t stop = parc__tasks_run(&job->tasks, t, k, to, &job->canceled, NULL, &status);
-    parc__completion_ok(&job->record, k, stop);
-    if (__builtin_expect(stop == to, 1)) break;
-    k = after_failure(job, t, from, stop, to, status, bad);
+  failures f = {job, from, bad};
+  size_t end = parc__tasks_run(&job->tasks, t, from, to, &job->canceled, NULL, record_failure, &f);
+  parc__completion_ok(&job->record, from, end);
+  if (__builtin_expect(end < to, 0)) {
+    finish_canceled(job, end, to);
+    if (bad) *bad |= (~(uint64_t)0) << (end - from);
   }
   if (used_index && t->used_index) *used_index = true;
 }

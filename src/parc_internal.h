@@ -194,45 +194,47 @@ typedef struct parc__task_watch {
   _Atomic uint64_t *started_ns;
 } parc__task_watch;
 
+/* A task of a run did not succeed: status (PARC_ETASK) and its message in
+   t->message, which the callee takes (sets it NULL). Returns true to stop
+   the run after this task, false to go on. */
+typedef bool (*parc__task_failed)(void *arg, size_t offset, int status, parc_task *t);
+
 /* THE routine that runs tasks: every executor (thread, serial, process
    worker, the cache's own calls, the scaling loop) runs [from, to) of d
-   through it with t (parc__task_init). Stops at the first task that does
-   not succeed: returns its offset and sets *status to PARC_ECANCELED (it
-   did not run: *canceled was set) or PARC_ETASK (it ran and failed; its
-   message is in t->message, taken by the caller). Returns `to` with
-   *status PARC_OK when every task succeeded. t->used_index becomes true
-   (it is never cleared here) when a task calls parc_task_index or
-   parc_task_rng. Inline: it is the hot
-   loop of the library. Records are walked as integers so that a zero-size
-   record stays a NULL pointer without arithmetic on NULL. */
+   through it with t (parc__task_init). A task that fails is handed to
+   failed(arg, ...), which may stop the run. Returns where the run ended:
+   `to`; or k + 1 when failed() stopped it at task k; or k when *canceled
+   was found set before task k (k and later did not run). t->used_index
+   becomes true (it is never cleared here) when a task calls
+   parc_task_index or parc_task_rng. Inline, with failed a constant at
+   each call: it is the hot loop of the library, one loop whatever
+   happens. Records are walked as integers so that a zero-size record
+   stays a NULL pointer without arithmetic on NULL. */
 static inline __attribute__((always_inline)) size_t
 parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
-                const _Atomic bool *canceled, const parc__task_watch *watch, int *status) {
+                const _Atomic bool *canceled, const parc__task_watch *watch,
+                parc__task_failed failed, void *arg) {
   const parc_fn fn = d->fn;
   const size_t in_size = d->in_size, out_size = d->out_size, base = d->index_base;
   uintptr_t in = in_size ? (uintptr_t)d->in + from * in_size : 0;
   uintptr_t out = out_size ? (uintptr_t)d->out + from * out_size : 0;
-  size_t k = from;
-  *status = PARC_OK;
-  for (; k < to; k++, in += in_size, out += out_size) {
-    if (canceled && atomic_load_explicit(canceled, memory_order_relaxed)) {
-      *status = PARC_ECANCELED;
-      break;
-    }
+  for (size_t k = from; k < to; k++, in += in_size, out += out_size) {
+    if (canceled && atomic_load_explicit(canceled, memory_order_relaxed)) return k;
     if (watch && watch->started_ns)
       atomic_store_explicit(watch->started_ns, parc__now_ns(), memory_order_relaxed);
     t->index = base + k;
     t->rng_ready = false;
     int rc = fn((const void *)in, (void *)out, t);
-    if (__builtin_expect(rc != 0 || t->message != NULL, 0) &&
-        (*status = parc__task_result(rc, t)) != PARC_OK) {
-      if (watch && watch->done)
-        atomic_store_explicit(watch->done, k + 1, memory_order_release);
-      break;
+    if (__builtin_expect(rc != 0 || t->message != NULL, 0)) {
+      int status = parc__task_result(rc, t);
+      if (status != PARC_OK && failed(arg, k, status, t)) {
+        if (watch && watch->done) atomic_store_explicit(watch->done, k + 1, memory_order_release);
+        return k + 1;
+      }
     }
     if (watch && watch->done) atomic_store_explicit(watch->done, k + 1, memory_order_release);
   }
-  return k;
+  return to;
 }
 
 /* ======================================================================= */
@@ -388,13 +390,15 @@ int parc__completion_add(parc__completion *c, parc__record *r);
 static inline int parc__completion_status_at(const parc__record *r, size_t offset) {
   return PARC_PENDING - atomic_load_explicit(&r->status[offset], memory_order_acquire);
 }
-/* Tasks [from, to) of r succeeded (outputs in place). Inline: a sparse
-   record (parc_map's) has nothing to write, and that is the hot case. */
+/* Tasks [from, to) of r that have no outcome yet (none failed) succeeded
+   (outputs in place). Inline: a sparse record (parc_map's) has nothing to
+   write, and that is the hot case. */
 static inline void parc__completion_ok(const parc__record *r, size_t from, size_t to) {
   if (!r->status) return;
   for (size_t k = from; k < to; k++)
-    atomic_store_explicit(&r->status[k], (signed char)(PARC_PENDING - PARC_OK),
-                          memory_order_relaxed);
+    if (atomic_load_explicit(&r->status[k], memory_order_relaxed) == 0)
+      atomic_store_explicit(&r->status[k], (signed char)(PARC_PENDING - PARC_OK),
+                            memory_order_relaxed);
 }
 /* Task `offset` of r failed with status; message (heap or NULL) is taken
    over. Safe from any thread. */

@@ -114,6 +114,17 @@ static void flush_output(void) {
   if (__fpending(stdout) || __fpending(stderr)) fflush(NULL);
 }
 
+/* A failure stops the command: its message goes back in the slot. */
+static bool stop_at_failure(void *arg, size_t offset, int status, parc_task *t) {
+  parc__slot *slot = arg;
+  (void)offset;
+  snprintf(slot->message, sizeof slot->message, "%s", t->message ? t->message : "");
+  parc__free(t->message);
+  t->message = NULL;
+  slot->last_status = status;
+  return true;
+}
+
 /* Runs the posted tasks through the one routine (parc__tasks_run), as a
    thread worker does; stops at the first failure, which the proxy records
    (it may cancel the rest under stop_on_error) before posting the rest. */
@@ -141,16 +152,9 @@ static void run_command(parc__slot *slot) {
   t.used_index = false;
   /* One task per call: each task's output is flushed before the next runs. */
   for (size_t k = 0; k < count; k++) {
-    int status;
-    parc__tasks_run(&d, &t, k, k + 1, NULL, &watch, &status);
+    size_t end = parc__tasks_run(&d, &t, k, k + 1, NULL, &watch, stop_at_failure, slot);
     flush_output();
-    if (status != PARC_OK) {
-      snprintf(slot->message, sizeof slot->message, "%s", t.message ? t.message : "");
-      parc__free(t.message);
-      t.message = NULL;
-      slot->last_status = status;
-      break;
-    }
+    if (end == k + 1 && slot->last_status != PARC_OK) break;
   }
   slot->used_index = t.used_index;
   slot->elapsed_ns = parc__now_ns() - start;

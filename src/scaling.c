@@ -201,6 +201,19 @@ static void time_row(parc_scaling_row *row, const plan *p, const map_call *m) {
    same task indices, context and random streams a pool would give. Every
    task runs even after a failure, as in a map; the first failure is the
    row's status. */
+/* The first failure of the plain loop names the row's status. */
+static bool note_failure(void *arg, size_t offset, int status, parc_task *t) {
+  parc_scaling_row *row = arg;
+  if (row->status == PARC_OK) {
+    row->status = status;
+    snprintf(row->message, sizeof row->message, "task %zu: %s", offset,
+             t->message ? t->message : parc_strerror(status));
+  }
+  parc__free(t->message);
+  t->message = NULL;
+  return false;
+}
+
 static void time_loop(parc_scaling_row *row, const plan *p, const map_call *m) {
   const void *context = m->opt && m->opt->context_size ? m->opt->context : NULL;
   uint64_t seed = m->opt && m->opt->seed ? m->opt->seed : p->config.seed;
@@ -215,20 +228,8 @@ static void time_loop(parc_scaling_row *row, const plan *p, const map_call *m) {
     parc__task_init(&t, &d, 0);
     double start = parc__now();
     /* The sequential baseline runs through the same routine as every
-       executor; a failure is noted and the loop goes on after it. */
-    for (size_t i = 0; i < m->n;) {
-      int status;
-      size_t stop = parc__tasks_run(&d, &t, i, m->n, NULL, NULL, &status);
-      if (stop == m->n) break;
-      if (row->status == PARC_OK) {
-        row->status = status;
-        snprintf(row->message, sizeof row->message, "task %zu: %s", stop,
-                 t.message ? t.message : parc_strerror(status));
-      }
-      parc__free(t.message);
-      t.message = NULL;
-      i = stop + 1;
-    }
+       executor; the first failure is noted and the loop goes on. */
+    parc__tasks_run(&d, &t, 0, m->n, NULL, NULL, note_failure, row);
     double seconds = parc__now() - start;
     if (best < 0 || seconds < best) best = seconds;
   }
