@@ -15,5 +15,3 @@ else()
 endif()
 list(APPEND PARC_LIBS ${PARC_SQLITE3_TARGET})
 string(APPEND PARC_PC_LIBS " -lsqlite3")
-# pkg-config --static: sqlite3.pc brings its own private libraries after it.
-list(APPEND PARC_PC_REQUIRES sqlite3)

@@ -34,13 +34,23 @@ endif()
 # without LD_LIBRARY_PATH; one against the system prefixes gets no RPATH.
 file(RELATIVE_PATH PARC_PC_PREFIX_FROM_PCDIR "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 string(REGEX REPLACE "/$" "" PARC_PC_PREFIX_FROM_PCDIR "${PARC_PC_PREFIX_FROM_PCDIR}")
-set(PARC_PC_LIBS_PRIVATE "${PARC_PC_LIBS}")
-foreach(req IN LISTS PARC_PC_REQUIRES)   # a Requires.private package brings its own -l
-  string(REPLACE "-l${req}" "" PARC_PC_LIBS_PRIVATE "${PARC_PC_LIBS_PRIVATE}")
+# Libs.private in an order a static link accepts: the libraries parts added
+# (-lsqlite3, MPI's) first, then the C library's own (-lm, -lpthread, -ldl,
+# -lrt), which they need. sqlite3.pc is not used: its Libs.private names
+# -lz, which Debian's libsqlite3.a does not need and libsqlite3-dev lacks.
+separate_arguments(pc_libs UNIX_COMMAND "${PARC_PC_LIBS}")
+set(pc_first "")
+set(pc_last "")
+foreach(lib IN LISTS pc_libs)
+  if(lib MATCHES "^-l(m|pthread|dl|rt)$")
+    list(APPEND pc_last ${lib})
+  else()
+    list(APPEND pc_first ${lib})
+  endif()
 endforeach()
-string(REGEX REPLACE "  +" " " PARC_PC_LIBS_PRIVATE "${PARC_PC_LIBS_PRIVATE}")
-string(STRIP "${PARC_PC_LIBS_PRIVATE}" PARC_PC_LIBS_PRIVATE)
-string(REPLACE ";" ", " PARC_PC_REQUIRES_PRIVATE "${PARC_PC_REQUIRES}")
+list(APPEND pc_first ${pc_last})
+list(REMOVE_DUPLICATES pc_first)
+string(REPLACE ";" " " PARC_PC_LIBS_PRIVATE "${pc_first}")
 set(PARC_PC_RPATH "@PARC_PC_RPATH@")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/parc.pc.in ${PROJECT_BINARY_DIR}/parc.pc.install @ONLY)
 set(PARC_PC_RPATH "")
