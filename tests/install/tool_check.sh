@@ -4,10 +4,12 @@
 set -u
 parc=$1 version=$2
 fail=0
+errfile=$(mktemp)
+trap 'rm -f "$errfile"' EXIT
 check() {   # check WHAT EXPECTED-RC PATTERN-IN-STDOUT COMMAND...
   what=$1 want=$2 pattern=$3; shift 3
-  out=$("$@" 2>/tmp/tool_check.$$); rc=$?
-  err=$(cat /tmp/tool_check.$$); rm -f /tmp/tool_check.$$
+  out=$("$@" 2>"$errfile"); rc=$?
+  err=$(cat "$errfile")
   if [ $rc -ne "$want" ] || ! printf '%s\n%s\n' "$out" "$err" | grep -q -- "$pattern"; then
     printf 'FAIL %s: exit %d (expected %d), output:\n%s\n%s\n' "$what" $rc "$want" "$out" "$err"
     fail=1
