@@ -32,5 +32,25 @@ for page in "$srcman"/*.1; do
   [ "$name" = parc ] && continue
   sed "s/\\\\-/-/g" man1/parc.1 | grep -q "^\.BR $name (1)" || { echo "FAIL: parc(1) SEE ALSO lacks $name(1)"; fail=1; }
 done
+# The generator follows the header: a new section, a declaration over two
+# lines, a new type each get their page, and a page of a removed section goes.
+fake=$out/fake
+mkdir -p "$fake/man3"
+rule='/* ------------------------------------------------------------------------ */'
+printf '%s\n/* Old things                                                               */\n%s\nPARC_EXPORT int parc_old(void);\n' \
+  "$rule" "$rule" >"$out/old.h"
+sh "$srcman/header2man" "$out/old.h" "$fake/man3" 9.9.9
+printf '%s\n/* Observability: stats (new)                                              */\n%s\n' "$rule" "$rule" >"$out/new.h"
+printf '/* Says how it went. */\ntypedef struct parc_info { int n; } parc_info;\n' >>"$out/new.h"
+printf 'PARC_EXPORT const char *\n            parc_new_thing(const parc_info *info,\n            int flags);\n' >>"$out/new.h"
+printf '#ifdef __cplusplus\n}\n#endif\n' >>"$out/new.h"
+sh "$srcman/header2man" "$out/new.h" "$fake/man3" 9.9.9
+for want in parc-observability.3 parc_new_thing.3 parc_info.3; do
+  [ -e "$fake/man3/$want" ] || { echo "FAIL: header2man made no $want from a new section"; fail=1; }
+done
+[ ! -e "$fake/man3/parc-old-things.3" ] && [ ! -e "$fake/man3/parc_old.3" ] ||
+  { echo "FAIL: header2man left the pages of a removed section"; fail=1; }
+(cd "$fake" && MANWIDTH=80 man --warnings -l man3/parc_new_thing.3 2>&1 | grep -q "int flags);") ||
+  { echo "FAIL: the new function's page lacks its declaration"; fail=1; }
 [ $fail -eq 0 ] && echo "man pages: $pages render cleanly; every exported function has one"
 exit $fail
