@@ -1,6 +1,13 @@
-# The README's two commands: `make demo` and `make test`. CMake does the build;
-# this file only wires builds, sanitizers and dependencies together.
+# `make demo` and `make test` (the README's two commands, scripts/demo and
+# scripts/test, run them after installing make). CMake does the build; this
+# file only wires builds, sanitizers and dependencies together.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# Progress lines only: no "Entering/Leaving directory" from CMake's own makes
+# (MAKEFLAGS reaches them through the environment).
+MAKEFLAGS += --no-print-directory
+# make install PREFIX=/opt/parc [DESTDIR=/stage]
+PREFIX ?= /usr/local
+DESTDIR ?=
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
   CMAKE_FLAGS += -DPARC_WERROR=ON
@@ -8,7 +15,7 @@ endif
 # Warnings are errors in every build we test.
 TEST_FLAGS = -DPARC_WERROR=ON
 
-.PHONY: all build demo test test-plain test-asan test-tsan test-valgrind contract bench clean install
+.PHONY: all build demo test test-plain test-asan test-tsan test-valgrind contract bench clean install deb
 
 all: build
 
@@ -25,7 +32,7 @@ demo:
 
 test:
 	@scripts/deps test
-	$(MAKE) --no-print-directory test-plain test-asan test-tsan test-valgrind contract
+	$(MAKE) test-plain test-asan test-tsan test-valgrind contract
 	@echo "make test: every suite passed (plain, ASan+UBSan, TSan, valgrind, contract)"
 
 test-plain:
@@ -57,8 +64,19 @@ bench:
 	cmake --build build -j$(JOBS)
 	bench/run
 
+# DESTDIR stages the files (packaging); without it, as root into a system
+# prefix, the install runs ldconfig. The tool finds libparc through its RPATH
+# ($ORIGIN/../lib), so any PREFIX works without LD_LIBRARY_PATH.
 install: build
-	cmake --install build
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
+
+# A Debian package of the library, header, pkg-config file, CMake package,
+# the tool and the man pages: build/parc_VERSION_ARCH.deb.
+deb:
+	@scripts/deps deb
+	cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j$(JOBS)
+	cd build && cpack -G DEB >/dev/null && ls "$$PWD"/*.deb
 
 clean:
 	rm -rf build build-asan build-tsan

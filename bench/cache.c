@@ -249,6 +249,7 @@ static int run_phase(const char *phase, const char *dir, size_t from, size_t n) 
   return 0;
 }
 
+#ifdef HAVE_CALLGRIND
 /* Runs `self --phase ...` under callgrind; instructions it counted. */
 static double callgrind_count(const char *self, const char *phase, const char *dir, size_t from,
                               size_t n) {
@@ -268,6 +269,7 @@ static double callgrind_count(const char *self, const char *phase, const char *d
   }
   return count;
 }
+#endif
 
 static int instructions(const char *self, const char *base, bool quick) {
 #ifndef HAVE_CALLGRIND

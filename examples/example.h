@@ -109,7 +109,9 @@ static inline FILE *plot_open(const char *name, int width, int height, char *pat
   }
   snprintf(path, cap, "%s/%s", dir, name);
   fflush(stdout);
-  FILE *gp = popen("gnuplot", "w");
+  /* A UTF-8 locale whatever LANG says, so gnuplot can draw the labels' degree
+     signs (without it, gnuplot prints "iconv failed to convert degree sign"). */
+  FILE *gp = popen("LC_ALL=C.UTF-8 exec gnuplot", "w");
   if (!gp) {
     printf("  (no plot: cannot start gnuplot: %s)\n", strerror(errno));
     return NULL;

@@ -4,6 +4,10 @@
 # adding its file. Needs GSL and LAPACKE at build time and gnuplot at run
 # time (scripts/deps demo); without GSL or LAPACKE the examples are skipped.
 include_guard(GLOBAL)
+if(NOT PARC_BUILD_EXAMPLES)   # tests/*.cmake include this file directly
+  set(PARC_EXAMPLES_BUILT OFF)
+  return()
+endif()
 
 set(PARC_EXAMPLE_MODULES reaction.c)
 set(PARC_EXAMPLES_BUILT OFF)

@@ -94,17 +94,22 @@ static void plot_fin(const fin_sample *s, size_t n, double nominal, double mean)
               "set title 'Monte Carlo: Fin Tip Temperature Distribution'\n"
               "set xlabel 'Tip Temperature (°C)'\nset ylabel 'Probability Density'\n"
               "set style fill solid 0.7 border rgb 'black'\nset yrange [0:%g]\n"
+              "set xrange [%g:%g]\n"
               "plot '-' using 1:2:3 with boxes lc rgb 'steelblue' notitle, "
               "'-' with lines dt 2 lw 2 lc rgb 'red' title 'Nominal = %.1f°C', "
               "'-' with lines lw 2 lc rgb 'dark-green' title 'Mean = %.1f°C'\n",
-          top * 1.1, nominal, mean);
+          top * 1.1, lo - (hi - lo) * 0.03, hi + (hi - lo) * 0.03, nominal, mean);
   for (int b = 0; b < BINS; b++) fprintf(gp, "%g %g %g\n", lo + (b + 0.5) * width, count[b], width);
   fprintf(gp, "e\n%g 0\n%g %g\ne\n%g 0\n%g %g\ne\n", nominal, nominal, top * 1.1, mean, mean,
           top * 1.1);
-  fprintf(gp, "set title 'Sensitivity: T_{tip} vs h'\nset autoscale y\n"
+  /* Every sample, on the histogram's range: the scatter shows the same
+     tails (the first 1000 alone would miss the rare extremes). */
+  double pad = (hi - lo) * 0.03;
+  fprintf(gp, "set title 'Sensitivity: T_{tip} vs h'\nset autoscale x\nset yrange [%g:%g]\n"
               "set xlabel 'Heat Transfer Coefficient h (W/m²K)'\nset ylabel 'Tip Temperature (°C)'\n"
-              "plot '-' with points pt 7 ps 0.4 lc rgb '#801f77b4' notitle\n");
-  for (size_t i = 0; i < 1000 && i < n; i++) fprintf(gp, "%g %g\n", s[i].h, s[i].t_tip);
+              "plot '-' with points pt 7 ps 0.3 lc rgb '#b01f77b4' notitle\n",
+          lo - pad, hi + pad);
+  for (size_t i = 0; i < n; i++) fprintf(gp, "%g %g\n", s[i].h, s[i].t_tip);
   fprintf(gp, "e\nunset multiplot\n");
   plot_close(gp, path);
 }

@@ -90,6 +90,24 @@ PARC_EXPORT const char *parc_errmsg(void);
 PARC_EXPORT int parc_cpu_count(void);
 
 /* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+/* The version of this header. CMake's project(VERSION) is the one source:
+   configuring fails unless these four agree with it, and the library, the
+   pkg-config file, the CMake package, the .deb and the man pages take their
+   version from it. Semantic versioning: a program built against MAJOR.x
+   runs with any library of the same MAJOR and a MINOR at least as high. */
+#define PARC_VERSION_MAJOR 0
+#define PARC_VERSION_MINOR 1
+#define PARC_VERSION_PATCH 0
+#define PARC_VERSION_STRING "0.1.0"
+
+/* The library's version at run time, "MAJOR.MINOR.PATCH": the
+   PARC_VERSION_STRING libparc was built with, which differs from this
+   header's when a program runs against another build. Static string. */
+PARC_EXPORT const char *parc_version(void);
+
+/* ------------------------------------------------------------------------ */
 /* Pools                                                                    */
 /* ------------------------------------------------------------------------ */
 
