@@ -4,7 +4,7 @@
  * The layers. Every task, whatever runs it, goes down one path; each file
  * calls only the layers listed before its own, never one after it:
  *
- *   1. leaves     error.c (status list, messages, clocks), alloc.c, cpu.c,
+ *   1. leaves     error.c (status list, messages, clocks), version.c, alloc.c, cpu.c,
  *                 rng.c, cache_hash.c (SipHash, checksums), fnref.c
  *                 (address <-> object + offset, symbol names), shared.c
  *                 (shared memory), futex.c, progress.c
