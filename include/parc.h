@@ -124,6 +124,11 @@ typedef struct parc_cache parc_cache;
    caller's array; it must be treated as read-only. */
 typedef int (*parc_fn)(const void *in, void *out, parc_task *task);
 
+/* On THREADS and SERIAL a task shares the caller's process: a task that
+   crashes (SIGSEGV, abort) ends the whole program, and one that calls
+   pthread_exit() (or is cancelled) takes its worker thread with it and
+   leaves its tasks unfinished, so waiting on them never returns: both are
+   undefined. Use PARC_PROCESSES where a task may crash. */
 typedef enum {
   PARC_THREADS,    /* worker threads: the default, cheapest per task */
   PARC_PROCESSES,  /* forked workers: crash and hang isolation */
@@ -174,7 +179,13 @@ PARC_EXPORT void parc_config_default(parc_config *cfg);
    the workers too, and tasks may map on it (see "Nesting" below). */
 PARC_EXPORT int parc_pool_create(parc_pool **pool, const parc_config *cfg);
 
-/* Number of workers; 0 for NULL. */
+/* Number of workers; 0 for NULL. On PROCESSES it can be fewer than asked
+   for: where a limit (a pids cgroup, memory) stops parc_pool_create from
+   starting every worker process or its thread, the pool runs on those it
+   started and says so once on stderr ("parc: 4 of 20 worker processes
+   started (fork: Resource temporarily unavailable); the pool runs on 4");
+   only when none starts does parc_pool_create fail (PARC_ESYS). A PROCESSES
+   pool cannot be made inside a process worker: PARC_EBACKEND. */
 PARC_EXPORT int parc_pool_size(const parc_pool *pool);
 
 /* Which backend the pool runs on (after environment overrides). */

@@ -30,9 +30,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROXY_SPIN 30                         /* polls of `reply` before sleeping (~5 us) */
@@ -116,6 +118,23 @@ static void spawn(process_backend *b, proxy *p) {
   atomic_store(&p->slot->state, PARC__SLOT_STARTING);
   p->starting = true;
   request(b, PARC__REQ_SPAWN, (int)(p - b->proxies), 0);
+}
+
+/* Waits until the server has forked p's worker: 0, or fork's errno (EAGAIN
+   when the server is gone or does not answer within 10 s). A worker that
+   dies at once (in worker_init) counts as forked: running tasks reports it. */
+static int await_forked(process_backend *b, proxy *p) {
+  uint64_t until = parc__now_ns() + 10000000000ull;
+  for (;;) {
+    if (atomic_load(&p->slot->pid) != 0) return 0;
+    if (atomic_load(&p->slot->state) == PARC__SLOT_DEAD) {
+      int err = atomic_load(&p->slot->spawn_errno);
+      return err;
+    }
+    if (server_lost(b) || parc__now_ns() > until) return EAGAIN;
+    struct timespec pause = {0, 20000};
+    nanosleep(&pause, NULL);
+  }
 }
 
 enum { WORKER_READY, WORKER_DIED, SERVER_GONE };
@@ -543,6 +562,13 @@ static int fork_server(process_backend *b, const parc_config *cfg) {
 static int processes_start(parc_pool *pool) {
   if (pool->config.start != PARC_START_FORK && pool->config.start != PARC_START_EXEC)
     return parc__error(PARC_EINVAL, "parc_pool_create: unknown start method %d", pool->config.start);
+  /* A worker's shared memory is its caller's, and so are its slots. */
+  if (parc__in_worker)
+    return parc__error(PARC_EBACKEND,
+                       "parc_pool_create: a PROCESSES pool cannot be created inside a process "
+                       "worker (the shared memory it needs belongs to the worker's caller); "
+                       "use PARC_THREADS or PARC_SERIAL inside tasks, or map on the pool that "
+                       "runs the task");
   int rc = parc__shared_init();
   if (rc) return rc;
   process_backend *b = parc__calloc(1, sizeof *b);
@@ -571,17 +597,36 @@ static int processes_start(parc_pool *pool) {
     return rc;
   }
   pool->backend_data = b;
-  for (int i = 0; i < b->nslots; i++) spawn(b, &b->proxies[i]);
+  /* Worker by worker: its process, then its proxy thread. Where a limit
+     (pids, memory) stops either, the pool runs on the workers it has, as
+     GNU parallel does with job slots it cannot fill, and says so once. */
+  const char *why = NULL;
+  int err = 0;
   for (int i = 0; i < b->nslots; i++) {
-    int err = pthread_create(&b->threads[i], NULL, proxy_main, &b->proxies[i]);
-    if (err) {
-      shut_down(b);
-      pool->backend_data = NULL;
-      pool->closing = false;
-      return parc__error(PARC_ESYS, "parc_pool_create: pthread_create for worker %d: %s", i,
-                         strerror(err));
+    spawn(b, &b->proxies[i]);
+    if ((err = await_forked(b, &b->proxies[i])) != 0) {
+      why = "fork";
+      break;
+    }
+    if ((err = pthread_create(&b->threads[i], NULL, proxy_main, &b->proxies[i])) != 0) {
+      why = "pthread_create";
+      request(b, PARC__REQ_KILL, i, SIGKILL);
+      break;
     }
     b->started++;
+  }
+  if (b->started == 0) {
+    shut_down(b);
+    pool->backend_data = NULL;
+    pool->closing = false;
+    return parc__error(PARC_ESYS, "parc_pool_create: cannot start a worker process: %s: %s",
+                       why ? why : "the fork server", err ? strerror(err) : "it is gone");
+  }
+  if (b->started < b->nslots) {
+    fprintf(stderr, "parc: %d of %d worker processes started (%s: %s); the pool runs on %d\n",
+            b->started, b->nslots, why ? why : "the fork server", err ? strerror(err) : "it is gone",
+            b->started);
+    pool->workers = b->started;
   }
   return PARC_OK;
 }

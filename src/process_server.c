@@ -17,6 +17,12 @@
  * PR_SET_PDEATHSIG. Everything else — commands, inputs, outputs, statuses,
  * messages — travels through the slots in shared memory (parc__slot).
  *
+ * A task's whole process tree is the task's. Each worker leads its own
+ * process group (so a task's kill(0, ...) never reaches the caller), and
+ * kills for a timeout or at shutdown go to the group; the server is a
+ * child subreaper, so what a task left behind in another group (setsid,
+ * a daemon) is reparented to it, and killed and reaped when it shuts down.
+ *
  * Replacing a worker fast: a worker that crashes on a signal it can catch
  * reports its own death in its slot (no wait for the reap), and once a
  * pool has needed a replacement the server keeps one spare worker, forked
@@ -25,6 +31,7 @@
 #include "process.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -215,8 +222,22 @@ static void catch_crashes(void) {
   }
 }
 
+/* exit() in a task ends the worker, never runs the caller's atexit
+   handlers (fork start inherits them: one that deletes the caller's output
+   file would delete it). on_exit handlers run in reverse order of
+   registration, so this one, registered last, runs first; it flushes what
+   the task printed and leaves with exit()'s status. */
+static void leave_without_handlers(int status, void *arg) {
+  (void)arg;
+  fflush(NULL);
+  _exit(status);
+}
+
 /* What every worker does first, fresh from fork. */
 static void worker_setup(const parc__server_config *cfg, int signal_fd, pid_t server) {
+  /* Its own process group, led by itself (the server sets it too, so that
+     neither side races the other): the task's tree, killed as one. */
+  setpgid(0, 0);
   /* Die with the server; it may have died before the prctl took effect. */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != server) _exit(1);
@@ -232,6 +253,7 @@ static void worker_setup(const parc__server_config *cfg, int signal_fd, pid_t se
   signal(SIGCHLD, SIG_DFL);
   crash_pid = getpid();
   catch_crashes();
+  on_exit(leave_without_handlers, NULL);
   sigprocmask(SIG_SETMASK, &cfg->worker_mask, NULL);
 }
 
@@ -302,6 +324,12 @@ static struct {
   pid_t leaving[LEAVING_MAX]; /* replaced workers not reaped yet */
 } server_state;
 
+/* A worker and every process of its group (what its tasks started). */
+static void kill_tree(pid_t pid, int sig) {
+  kill(-pid, sig);
+  kill(pid, sig);   /* before its setpgid took effect */
+}
+
 static void forget_leaving(pid_t pid) {
   for (int i = 0; i < server_state.nleaving; i++) {
     if (server_state.leaving[i] != pid) continue;
@@ -323,6 +351,9 @@ static void reap(const parc__server_config *cfg) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    /* What its tasks left running in its group goes with it (a pid stays
+       taken while it names a live process group, so this hits no one else). */
+    kill(-pid, SIGKILL);
     forget_leaving(pid);
     if (pid == server_state.handed) server_state.handed = 0;
     if (pid == server_state.spare) {
@@ -366,6 +397,7 @@ static void spawn(const parc__server_config *cfg, int i, int signal_fd) {
   } else {
     pid = fork();
     if (pid == 0) worker_main(cfg, slot, generation, signal_fd, server);
+    if (pid > 0) setpgid(pid, pid);
   }
   if (pid < 0) {
     cfg->pids[i] = 0;
@@ -384,8 +416,34 @@ static void fork_spare(const parc__server_config *cfg, int signal_fd) {
   uint32_t assigned = atomic_load(&cfg->spare->command);
   pid_t pid = fork();
   if (pid == 0) spare_main(cfg, assigned, signal_fd, server);
+  if (pid > 0) setpgid(pid, pid);
   if (pid < 0) server_state.no_spare = true;
   else server_state.spare = pid;
+}
+
+/* Kills every child the server has (orphans of tasks reparented to it as
+   the subreaper, with their groups) and reaps them, until none is left or
+   two seconds pass (an orphan's own children keep arriving while it dies). */
+static void kill_orphans(void) {
+  uint64_t until = parc__now_ns() + 2000000000ull;
+  while (parc__now_ns() < until) {
+    char path[64], list[4096];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, list, sizeof list - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n <= 0) break;   /* none left (or no /proc: the groups were killed) */
+    list[n] = '\0';
+    for (char *p = list, *end; *p; p = end) {
+      long pid = strtol(p, &end, 10);
+      if (end == p) break;
+      if (pid > 0) kill_tree((pid_t)pid, SIGKILL);
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+    struct timespec pause = {0, 1000000};
+    nanosleep(&pause, NULL);
+  }
 }
 
 static void __attribute__((noreturn)) shut_down(const parc__server_config *cfg) {
@@ -394,9 +452,9 @@ static void __attribute__((noreturn)) shut_down(const parc__server_config *cfg) 
   int nothers = 0;
   for (int i = 0; i < server_state.nleaving; i++) others[nothers++] = server_state.leaving[i];
   if (server_state.spare > 0) others[nothers++] = server_state.spare;
-  for (int i = 0; i < nothers; i++) kill(others[i], SIGKILL);
+  for (int i = 0; i < nothers; i++) kill_tree(others[i], SIGKILL);
   for (int i = 0; i < cfg->nslots; i++)
-    if (cfg->pids[i] > 0) kill(cfg->pids[i], SIGKILL);
+    if (cfg->pids[i] > 0) kill_tree(cfg->pids[i], SIGKILL);
   for (int i = 0; i < nothers; i++) {
     while (waitpid(others[i], NULL, 0) < 0 && errno == EINTR) {
     }
@@ -409,6 +467,7 @@ static void __attribute__((noreturn)) shut_down(const parc__server_config *cfg) 
     }
     report_death(cfg, i, status);
   }
+  kill_orphans();
   _exit(0);
 }
 
@@ -420,7 +479,7 @@ static void handle_request(const parc__server_config *cfg, int signal_fd) {
   if (req.slot < 0 || req.slot >= cfg->nslots) return;
   if (req.op == PARC__REQ_SPAWN) spawn(cfg, req.slot, signal_fd);
   /* Only a child not yet reaped: its pid cannot have been reused. */
-  if (req.op == PARC__REQ_KILL && cfg->pids[req.slot] > 0) kill(cfg->pids[req.slot], req.sig);
+  if (req.op == PARC__REQ_KILL && cfg->pids[req.slot] > 0) kill_tree(cfg->pids[req.slot], req.sig);
 }
 
 void parc__server_main(const parc__server_config *cfg) {
@@ -432,6 +491,8 @@ void parc__server_main(const parc__server_config *cfg) {
   exec_mode = cfg->exec;
   exec_key = exec_fn = NULL;
   prctl(PR_SET_NAME, "parc-server");
+  /* Orphans of tasks (daemons, setsid) are reparented here, not to init. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   close_registered(cfg->sock);
   set_thread_env(cfg->threads_per_worker);
   /* Every signal stays blocked here (the caller blocked them around fork):

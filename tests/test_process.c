@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "census.h"
@@ -664,6 +665,191 @@ TEST(task_output_reaches_stdout_when_it_is_a_file) {
      line a crash may lose. Every other task's line is there. */
   for (int i = 0; i < N; i++)
     if (i != 7 && !seen[i]) FAIL_AT("task %d's line is missing from the file", i);
+}
+
+/* ---- the task's process tree ---------------------------------------------- */
+
+/* How many processes run `sleep SECONDS` (their /proc/PID/cmdline). */
+static int count_sleepers(const char *seconds) {
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  char want[64];
+  int want_len = snprintf(want, sizeof want, "sleep%c%s", '\0', seconds) + 1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[300], cmd[64];
+    snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    size_t len = fread(cmd, 1, sizeof cmd, f);
+    fclose(f);
+    if ((int)len == want_len && memcmp(cmd, want, (size_t)want_len) == 0) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Waits (up to 3 s) until no `sleep SECONDS` runs; returns how many do. */
+static int sleepers_after_a_while(const char *seconds) {
+  for (int i = 0; i < 300 && count_sleepers(seconds) > 0; i++) usleep(10000);
+  return count_sleepers(seconds);
+}
+
+static int sleeps_in_a_child(const void *in, void *out, parc_task *t) {
+  (void)out;
+  const char *command = in;
+  return system(command) == 0 ? 0 : parc_fail(t, "%s failed", command);
+}
+
+TEST_WITH_LIMIT(a_timed_out_task_takes_its_children_with_it, 30) {
+  parc_config cfg = test_config(PARC_PROCESSES, 1);
+  cfg.timeout = 0.3;
+  parc_pool *pool = test_pool_config(&cfg);
+  char command[64] = "exec sleep 313.5";
+  int status;
+  CHECK_INT(PARC_ETIMEDOUT, parc_map(pool, sleeps_in_a_child, command, sizeof command, NULL, 0, 1,
+                                     NULL, &status));
+  CHECK_INT(0, sleepers_after_a_while("313.5"));
+  /* A daemon the task leaves (another session, reparented to the server)
+     lives while the pool does, and ends with it. */
+  snprintf(command, sizeof command, "setsid sleep 317.5 >/dev/null 2>&1 &");
+  CHECK_OK(parc_map(pool, sleeps_in_a_child, command, sizeof command, NULL, 0, 1, NULL, NULL));
+  for (int i = 0; i < 200 && count_sleepers("317.5") == 0; i++) usleep(10000);
+  CHECK_INT(1, count_sleepers("317.5"));
+  parc_pool_destroy(pool);
+  CHECK_INT(0, sleepers_after_a_while("317.5"));
+}
+
+static int kills_its_group(const void *in, void *out, parc_task *t) {
+  (void)in, (void)out;
+  if (parc_task_index(t) == 1) kill(0, SIGTERM);
+  return 0;
+}
+
+/* kill(0, ...) in a task reaches the task's own process group, never the
+   caller's: only that task fails. */
+TEST(kill_zero_in_a_task_kills_its_worker_not_the_caller) {
+  parc_pool *pool = test_pool(PARC_PROCESSES, 2);
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_map(g, kills_its_group, NULL, 0, NULL, 0, 4));
+  CHECK_INT(PARC_ECRASH, parc_group_wait(g, -1));
+  CHECK_STR("killed by signal 15 (Terminated)", parc_group_message(g, 1));
+  for (size_t i = 0; i < 4; i++)
+    if (i != 1) CHECK_INT(PARC_OK, parc_group_status(g, i));
+  parc_group_destroy(g);
+  parc_pool_destroy(pool);
+}
+
+static char marker[64];
+static void delete_marker(void) { unlink(marker); }
+
+static int exits_three(const void *in, void *out, parc_task *t) {
+  (void)in, (void)out, (void)t;
+  exit(3);
+}
+
+/* exit() in a task must not run the caller's atexit handlers in the worker
+   (here: one that deletes the caller's output file). */
+TEST(exit_in_a_task_never_runs_the_callers_atexit_handlers) {
+  snprintf(marker, sizeof marker, "/tmp/parc-test-marker-%d", (int)getpid());
+  FILE *f = fopen(marker, "w");
+  CHECK(f != NULL);
+  fclose(f);
+  atexit(delete_marker);
+  parc_pool *pool = test_pool(PARC_PROCESSES, 1);
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_map(g, exits_three, NULL, 0, NULL, 0, 1));
+  CHECK_INT(PARC_ECRASH, parc_group_wait(g, -1));
+  CHECK_STR("exited with status 3", parc_group_message(g, 0));
+  parc_group_destroy(g);
+  parc_pool_destroy(pool);
+  bool kept = access(marker, F_OK) == 0;
+  unlink(marker);
+  CHECK(kept);
+}
+
+/* ---- limits ------------------------------------------------------------------ */
+
+static int makes_a_process_pool(const void *in, void *out, parc_task *t) {
+  (void)in, (void)out;
+  parc_config cfg;
+  parc_config_default(&cfg);
+  cfg.backend = PARC_PROCESSES;
+  cfg.workers = 2;
+  parc_pool *inner;
+  int rc = parc_pool_create(&inner, &cfg);
+  if (rc == PARC_OK) {
+    parc_pool_destroy(inner);
+    return parc_fail(t, "a process pool was made inside a worker");
+  }
+  return parc_fail(t, "%d %s", rc, parc_errmsg());
+}
+
+/* A PROCESSES pool inside a process worker fails with the real reason. */
+TEST(a_process_pool_inside_a_worker_says_why_it_cannot_be) {
+  parc_pool *pool = test_pool(PARC_PROCESSES, 1);
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_map(g, makes_a_process_pool, NULL, 0, NULL, 0, 1));
+  CHECK_INT(PARC_ETASK, parc_group_wait(g, -1));
+  const char *m = parc_group_message(g, 0);
+  CHECK(m && strstr(m, "-9 parc_pool_create: a PROCESSES pool cannot be created inside a process "
+                       "worker") == m);
+  parc_group_destroy(g);
+  parc_pool_destroy(pool);
+}
+
+/* Under a pids limit (cgroup v1 pids controller, as root) that lets only
+   a few of 20 workers and their proxy threads start, the pool runs on the
+   workers it has, says so once, and every task succeeds. */
+TEST_WITH_LIMIT(a_pool_under_a_pids_limit_runs_on_the_workers_it_has, 60) {
+  char group[128], file[160];
+  snprintf(group, sizeof group, "/sys/fs/cgroup/pids/parc-test-%d", (int)getpid());
+  if (mkdir(group, 0755) != 0) SKIP("no cgroup v1 pids controller to limit (%s)", strerror(errno));
+  char log[] = "/tmp/parc-test-pids-XXXXXX";
+  int fd = mkstemp(log);
+  CHECK(fd >= 0);
+  pid_t child = fork();
+  if (child == 0) {
+    /* The child alone is limited: itself, the server, then 4 workers and
+       their proxy threads fit in 10. */
+    snprintf(file, sizeof file, "%s/pids.max", group);
+    FILE *f = fopen(file, "w");
+    if (!f || fprintf(f, "10\n") < 0 || fclose(f) != 0) _exit(2);
+    snprintf(file, sizeof file, "%s/cgroup.procs", group);
+    f = fopen(file, "w");
+    if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) _exit(3);
+    dup2(fd, 2);
+    parc_config cfg = test_config(PARC_PROCESSES, 20);
+    parc_pool *pool;
+    if (parc_pool_create(&pool, &cfg) != PARC_OK) _exit(4);
+    int n = parc_pool_size(pool);
+    if (n < 1 || n >= 20) _exit(5);
+    int in[64], out[64];
+    for (int i = 0; i < 64; i++) in[i] = i;
+    if (parc_map(pool, twice, in, sizeof in[0], out, sizeof out[0], 64, NULL, NULL) != PARC_OK) _exit(6);
+    for (int i = 0; i < 64; i++)
+      if (out[i] != 2 * i) _exit(7);
+    parc_pool_destroy(pool);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  close(fd);
+  rmdir(group);
+  char text[512] = "";
+  FILE *f = fopen(log, "r");
+  size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+  text[len] = '\0';
+  if (f) fclose(f);
+  unlink(log);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    FAIL_AT("the limited child ended with status 0x%x; its stderr: %s", status, text);
+  CHECK(strstr(text, " of 20 worker processes started (") != NULL);
+  CHECK(strstr(text, "the pool runs on") != NULL);
 }
 
 int main(int argc, char **argv) { return harness_main(argc, argv); }
