@@ -286,7 +286,18 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    more times; it fails only when it has killed r + 1 workers. Tasks of the
    same dispatch that finished before the death keep their results, and the
    ones not yet started run on the replacement: nothing else is lost and
-   the pool stays usable. A worker that dies in worker_init fails the task
+   the pool stays usable. A task's whole process tree is its own: each
+   worker leads a process group of its own (a task's kill(0, sig) reaches
+   that group, never the caller), a timeout or parc_pool_destroy kills the
+   group, and what a task left running elsewhere (setsid, a daemon) is
+   reparented to the fork server and killed when the pool ends. exit() in a
+   task ends its worker without running the caller's atexit handlers. When
+   the fork server itself dies (kill -9, the OOM killer, a task killing its
+   parent), a new one is started: tasks running then end PARC_ECRASH ("the
+   pool's fork server died while it ran", or are retried), the rest run on
+   the new workers. With fork start the new server is a copy of the caller
+   as it is then. Only if no new server can start do tasks fail, at once,
+   with "the pool is broken: ...". A worker that dies in worker_init fails the task
    it was started for ("worker_init: killed by signal ...") under the same
    retry rule.
 

@@ -57,6 +57,7 @@ typedef struct proxy {
   bool starting;              /* a spawn was requested */
   unsigned tasks;             /* tasks run by the current worker */
   parc_fn exec_fn;            /* exec start: the fn whose (object, offset) is in the slot */
+  uint32_t epoch;             /* the fork server its worker was asked of */
 } proxy;
 
 struct process_backend {
@@ -73,6 +74,15 @@ struct process_backend {
   int started;
   _Atomic bool stopping;
   _Atomic bool server_gone;
+  /* A fork server that dies (kill -9, the OOM killer, a task killing its
+     parent) is replaced: `sock` and `server` are read under server_lock
+     (requests, polls) and written under it by the restart, which
+     restart_lock makes one at a time; epoch counts the restarts, so each
+     proxy knows its worker belonged to a server that is gone. */
+  pthread_rwlock_t server_lock;
+  pthread_mutex_t restart_lock;
+  _Atomic uint32_t epoch;
+  char broken[PARC__MESSAGE_MAX];   /* a restart failed: why (restart_lock) */
 };
 
 /* ---- talking to the server ----------------------------------------------- */
@@ -80,20 +90,25 @@ struct process_backend {
 static bool server_lost(process_backend *b) {
   if (atomic_load(&b->server_gone)) return true;
   /* The server never writes: readable or hung up means it has exited. */
+  pthread_rwlock_rdlock(&b->server_lock);
   struct pollfd pfd = {b->sock, POLLIN, 0};
   if (poll(&pfd, 1, 0) > 0 && pfd.revents) atomic_store(&b->server_gone, true);
+  pthread_rwlock_unlock(&b->server_lock);
   return atomic_load(&b->server_gone);
 }
 
 static void request(process_backend *b, int op, int slot, int sig) {
   parc__request req = {op, slot, sig};
+  pthread_rwlock_rdlock(&b->server_lock);
   if (send(b->sock, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
     atomic_store(&b->server_gone, true);
+  pthread_rwlock_unlock(&b->server_lock);
 }
 
 /* Waits until slot->reply differs from seen, deadline_ns (0: none) passes,
-   or the server is found gone. */
-static void wait_reply(process_backend *b, parc__slot *slot, uint32_t seen, uint64_t deadline_ns) {
+   or the server is found gone or replaced (its epoch moved on). */
+static void wait_reply(process_backend *b, parc__slot *slot, uint32_t seen, uint64_t deadline_ns,
+                       uint32_t epoch) {
   for (int i = 0; i < PROXY_SPIN; i++) {
     if (atomic_load_explicit(&slot->reply, memory_order_acquire) != seen) return;
     __builtin_ia32_pause();
@@ -106,7 +121,9 @@ static void wait_reply(process_backend *b, parc__slot *slot, uint32_t seen, uint
     atomic_fetch_add(&slot->proxy_sleeping, 1);
     if (atomic_load(&slot->reply) == seen) parc__futex_wait(&slot->reply, seen, slice);
     atomic_fetch_sub(&slot->proxy_sleeping, 1);
-    if (atomic_load(&slot->reply) != seen || server_lost(b)) return;
+    /* Gone, or replaced: a new server does not know this slot's worker. */
+    if (atomic_load(&slot->reply) != seen || server_lost(b) || atomic_load(&b->epoch) != epoch)
+      return;
   }
 }
 
@@ -117,6 +134,7 @@ static void spawn(process_backend *b, proxy *p) {
   atomic_fetch_add(&p->slot->generation, 1);
   atomic_store(&p->slot->state, PARC__SLOT_STARTING);
   p->starting = true;
+  p->epoch = atomic_load(&b->epoch);
   request(b, PARC__REQ_SPAWN, (int)(p - b->proxies), 0);
 }
 
@@ -142,6 +160,11 @@ enum { WORKER_READY, WORKER_DIED, SERVER_GONE };
 /* Makes sure a worker is READY in p's slot. WORKER_DIED: it died before
    (in worker_init) or could not be forked; *wait_status / *spawn_errno say how. */
 static int await_ready(process_backend *b, proxy *p, int *wait_status, int *spawn_errno) {
+  if (p->epoch != atomic_load(&b->epoch)) {
+    /* Its worker died with the server a restart replaced. */
+    p->ready = false;
+    p->starting = false;
+  }
   if (p->ready) return WORKER_READY;
   if (!p->starting) spawn(b, p);
   parc__slot *slot = p->slot;
@@ -159,8 +182,8 @@ static int await_ready(process_backend *b, proxy *p, int *wait_status, int *spaw
       *spawn_errno = atomic_load(&slot->spawn_errno);
       return WORKER_DIED;
     }
-    if (server_lost(b) || !p->starting) return SERVER_GONE;
-    wait_reply(b, slot, seen, 0);
+    if (server_lost(b) || !p->starting || p->epoch != atomic_load(&b->epoch)) return SERVER_GONE;
+    wait_reply(b, slot, seen, 0, p->epoch);
   }
 }
 
@@ -343,18 +366,56 @@ static void run_round(process_backend *b, proxy *p, const parc__job *job, size_t
       r->taken = atomic_load(&slot->taken) == command;
       break;
     }
-    if (server_lost(b)) {
+    if (server_lost(b) || p->epoch != atomic_load(&b->epoch)) {
       r->kind = ROUND_GONE;
+      r->taken = atomic_load(&slot->taken) == command;
       break;
     }
     uint64_t deadline = slot->timed ? police_timeout(b, p, command, r, &kill_stage, &grace_end) : 0;
-    wait_reply(b, slot, seen, deadline);
+    wait_reply(b, slot, seen, deadline, p->epoch);
   }
   r->done = atomic_load_explicit(&slot->done, memory_order_acquire);
   r->last_status = slot->last_status;
   /* A complete round ran every task, or stopped at its one failure. */
   assert(r->done <= n && (r->kind != ROUND_COMPLETE || r->done == n || r->last_status != PARC_OK));
   r->used_index = slot->used_index;
+}
+
+/* ---- a new fork server ------------------------------------------------------ */
+
+static int fork_server(process_backend *b, const parc_config *cfg);
+
+/* The server of epoch `seen` is gone: starts another (once, whichever
+   proxy comes first) and says whether the pool can go on; if not,
+   b->broken says why. With fork start the new server is a copy of the
+   caller as it is now (its workers see today's memory). */
+static bool restart_server(process_backend *b, uint32_t seen) {
+  pthread_mutex_lock(&b->restart_lock);
+  if (atomic_load(&b->epoch) == seen && !b->broken[0] && !atomic_load(&b->stopping)) {
+    pthread_rwlock_wrlock(&b->server_lock);
+    while (waitpid(b->server, NULL, 0) < 0 && errno == EINTR) {
+    }
+    parc__server_unregister_fd(b->sock);
+    close(b->sock);
+    b->sock = -1;
+    memset(b->pids, 0, (size_t)b->nslots * sizeof *b->pids);
+    memset(b->generations, 0, (size_t)b->nslots * sizeof *b->generations);
+    if (fork_server(b, &b->pool->config) != PARC_OK)
+      snprintf(b->broken, sizeof b->broken,
+               "the pool is broken: its fork server died and a new one could not start (%s)",
+               parc_errmsg());
+    else
+      atomic_store(&b->server_gone, false);
+    atomic_fetch_add(&b->epoch, 1);
+    pthread_rwlock_unlock(&b->server_lock);
+  }
+  bool ok = !b->broken[0] && !atomic_load(&b->stopping);
+  pthread_mutex_unlock(&b->restart_lock);
+  return ok;
+}
+
+static const char *broken_reason(process_backend *b) {
+  return b->broken[0] ? b->broken : "the pool's fork server is gone";
 }
 
 /* ---- the executor --------------------------------------------------------- */
@@ -418,7 +479,8 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
     int wait_status = 0, spawn_errno = 0;
     int ready = await_ready(b, p, &wait_status, &spawn_errno);
     if (ready == SERVER_GONE) {
-      fail_range(&o, k, to, PARC_ECRASH, "the pool's fork server is gone");
+      if (restart_server(b, p->epoch)) continue;   /* tasks not started are not lost */
+      fail_range(&o, k, to, PARC_ECRASH, broken_reason(b));
       break;
     }
     if (ready == WORKER_DIED) {
@@ -448,7 +510,15 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
       continue;
     }
     if (r.kind == ROUND_GONE) {
-      fail_range(&o, k, to, PARC_ECRASH, "the pool's fork server is gone");
+      /* The task that was running died with the server: a crash of its
+         (retried while retries allow); the rest run on a new server. */
+      bool blamed = r.taken && r.done < n && ++attempts > cfg->retries;
+      if (blamed) {
+        fail(&o, k++, PARC_ECRASH, parc__format("the pool's fork server died while it ran"));
+        attempts = 0;
+      }
+      if (restart_server(b, p->epoch)) continue;
+      fail_range(&o, k, to, PARC_ECRASH, broken_reason(b));
       break;
     }
     /* The worker died: replace it at once, then decide who is to blame. */
@@ -489,6 +559,8 @@ static void free_backend(process_backend *b) {
   parc__free(b->generations);
   parc__free(b->proxies);
   parc__free(b->threads);
+  pthread_rwlock_destroy(&b->server_lock);
+  pthread_mutex_destroy(&b->restart_lock);
   parc__free(b);
 }
 
@@ -574,6 +646,8 @@ static int processes_start(parc_pool *pool) {
   process_backend *b = parc__calloc(1, sizeof *b);
   if (!b) return parc__error(PARC_ENOMEM, "parc_pool_create: out of memory");
   b->pool = pool;
+  pthread_rwlock_init(&b->server_lock, NULL);
+  pthread_mutex_init(&b->restart_lock, NULL);
   b->nslots = pool->workers;
   b->exec = pool->config.start == PARC_START_EXEC;
   b->sock = -1;

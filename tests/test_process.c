@@ -852,4 +852,50 @@ TEST_WITH_LIMIT(a_pool_under_a_pids_limit_runs_on_the_workers_it_has, 60) {
   CHECK(strstr(text, "the pool runs on") != NULL);
 }
 
+/* ---- the fork server's death ---------------------------------------------- */
+
+static int kills_the_server_at_three(const void *in, void *out, parc_task *t) {
+  int x = *(const int *)in;
+  (void)t;
+  if (x == 3) kill(getppid(), SIGKILL);   /* a worker's parent is the fork server */
+  usleep(1000);
+  *(int *)out = x + 1;
+  return 0;
+}
+
+/* The fork server killed: a new one starts, the task that killed it (and
+   any other that was running then) ends PARC_ECRASH, nothing else is lost,
+   and the pool goes on. */
+static void check_server_restart(int workers) {
+  parc_pool *pool = test_pool(PARC_PROCESSES, workers);
+  enum { N = 40 };
+  int in[N], out[N];
+  for (int i = 0; i < N; i++) in[i] = i, out[i] = -1;
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, &(parc_options){.batch = 1}));
+  CHECK_OK(parc_group_map(g, kills_the_server_at_three, in, sizeof in[0], out, sizeof out[0], N));
+  CHECK_INT(PARC_ECRASH, parc_group_wait(g, -1));
+  CHECK_STR("the pool's fork server died while it ran", parc_group_message(g, 3));
+  /* With retries 0 task 3 is blamed; with one worker it alone ran then. */
+  if (workers == 1) CHECK_SIZE(1, parc_group_failed(g));
+  CHECK(parc_group_failed(g) <= (size_t)workers);
+  for (int i = 0; i < N; i++) {
+    int status = parc_group_status(g, (size_t)i);
+    if (status == PARC_OK) CHECK_INT(i + 1, out[i]);
+    else CHECK_STR("the pool's fork server died while it ran", parc_group_message(g, (size_t)i));
+  }
+  parc_group_destroy(g);
+  /* Later maps run on the new server. */
+  int again[N];
+  int x[N];
+  for (int i = 0; i < N; i++) x[i] = 100 + i;
+  CHECK_OK(parc_map(pool, kills_the_server_at_three, x, sizeof x[0], again, sizeof again[0], N,
+                    NULL, NULL));
+  for (int i = 0; i < N; i++) CHECK_INT(101 + i, again[i]);
+  parc_pool_destroy(pool);
+}
+
+TEST_WITH_LIMIT(a_killed_fork_server_is_replaced_one_worker, 60) { check_server_restart(1); }
+TEST_WITH_LIMIT(a_killed_fork_server_is_replaced_two_workers, 60) { check_server_restart(2); }
+
 int main(int argc, char **argv) { return harness_main(argc, argv); }
