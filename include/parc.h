@@ -156,11 +156,16 @@ typedef struct parc_config {
   int start;                 /* PROCESSES: how workers start, PARC_START_FORK (0,
                                 the default) or PARC_START_EXEC; see "Process
                                 pools" below. Env PARC_START=fork|exec. */
+  const char *trace;         /* NULL, or a path: write a task timeline there
+                                (Chrome trace event JSON; see "Traces" below).
+                                Env PARC_TRACE=FILE. Borrowed during
+                                parc_pool_create only. */
 } parc_config;
 
 /* Fills *cfg with the defaults above, then applies the environment:
    PARC_BACKEND (threads|processes|serial|mpi), PARC_WORKERS (an integer, as
-   for `workers`), PARC_VERBOSE (0|1|2), PARC_START (fork|exec). A value
+   for `workers`), PARC_VERBOSE (0|1|2), PARC_START (fork|exec), PARC_TRACE
+   (a path, as for `trace`; the string is the environment's). A value
    that does not parse leaves its field (and those read after it) at the
    default here; parc_pool_create then fails on it (see below), so a
    misspelled PARC_BACKEND=proceses never runs silently on threads. */
@@ -410,6 +415,27 @@ PARC_EXPORT void parc_group_cancel(parc_group *g);
 /* Cancels what has not started, waits for what is running, frees the
    group. After it returns, no worker touches the group's buffers. NULL: no-op. */
 PARC_EXPORT void parc_group_destroy(parc_group *g);
+
+/* What a group has done so far (joblib's and Dask's progress counts, and
+   the timing that says whether the workers were busy). */
+typedef struct parc_group_info {
+  size_t submitted, done, failed, canceled, cached;  /* task counts: done = finished
+                     successfully (cache hits included), failed = finished with an error
+                     other than canceled, cached = of done, answered by the cache */
+  double wall_seconds;      /* first submission to last completion (so far: to now) */
+  double busy_seconds;      /* sum over tasks of their run time */
+  double longest_seconds;   /* the slowest task's run time */
+  size_t longest_index;     /* and its index; SIZE_MAX when not timed */
+} parc_group_info;
+
+/* Fills *info. Timing: busy_seconds is measured per chunk under automatic
+   batching (batch = 0, the default) and per task when the pool traces
+   (config.trace) or has verbose = 2; only the latter time each task, so
+   longest_seconds and longest_index are set (else 0 and SIZE_MAX), and
+   with a fixed batch and neither, busy_seconds is 0. verbose = 2 prints
+   these figures when the group ends. Safe while tasks run (a snapshot).
+   Errors: PARC_EINVAL (NULL g or info). */
+PARC_EXPORT int parc_group_stats(const parc_group *g, parc_group_info *info);
 
 /* One call: map fn over n records, wait, return what parc_group_wait would.
    On a task's failure parc_errmsg() says which and why ("parc_map: task 5
