@@ -154,7 +154,9 @@ int run_results_write(const char *dir, const run_inputs *in, const run_result *r
 
 /* ---- joblog and resume (run_joblog.c) -------------------------------------- */
 
-run_joblog *run_joblog_open(const char *path, int resume, int by_seq);
+/* Opens (truncates, or with resume reads and appends to) the joblog at path;
+   NULL path: no joblog. dry_run: read for --resume, write nothing. */
+run_joblog *run_joblog_open(const char *path, int resume, int by_seq, int dry_run);
 /* Whether a job is done already and --resume skips it. */
 int run_joblog_skip(run_joblog *log, size_t seq, const char *command);
 int run_joblog_add(run_joblog *log, size_t seq, double start, double runtime,

@@ -63,10 +63,10 @@ static int bad(const char *what, const char *value) {
 
 /* -j: N, 0, N%, +N, -N. */
 static int parse_jobs(const char *s, int *jobs) {
+  int cpus = parc_cpu_count(); /* first: it may leave errno set */
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  int cpus = parc_cpu_count();
   if (end == s || errno || !isfinite(v)) return bad("bad number of jobs", s);
   if (*end == '%' && end[1] == '\0' && v >= 0) v = floor(cpus * v / 100);
   else if (*end != '\0' || v != floor(v)) return bad("bad number of jobs", s);
@@ -275,7 +275,7 @@ int parc_cmd_run(int argc, char **argv) {
   if (parse(&p, argc, argv) == 0) {
     if (p.opt.retries < 1) p.opt.retries = 1;
     if (p.in.total > 0 && (size_t)p.opt.jobs > p.in.total) p.opt.jobs = (int)p.in.total;
-    run_joblog *log = run_joblog_open(p.opt.dry_run ? NULL : p.opt.joblog, p.opt.resume, p.opt.resume_by_seq);
+    run_joblog *log = run_joblog_open(p.opt.joblog, p.opt.resume, p.opt.resume_by_seq, p.opt.dry_run);
     if (log) status = run_jobs(&p.opt, &p.in, log);
     run_joblog_close(log);
   }

@@ -156,14 +156,15 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
-run_joblog *run_joblog_open(const char *path, int resume, int by_seq) {
+run_joblog *run_joblog_open(const char *path, int resume, int by_seq, int dry_run) {
   run_joblog *log = calloc(1, sizeof *log);
   if (!log) return NULL;
   log->fd = -1;
   log->by_seq = by_seq;
   if (!path) return log;
   int flags = O_RDWR | O_CREAT | O_CLOEXEC | (resume ? O_APPEND : O_TRUNC);
-  if ((log->fd = open(path, flags, 0666)) < 0) {
+  if (dry_run && (log->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 && errno == ENOENT) return log;
+  if (!dry_run && (log->fd = open(path, flags, 0666)) < 0) {
     fprintf(stderr, "parc run: cannot open joblog %s: %s\n", path, strerror(errno));
     goto fail;
   }
@@ -173,11 +174,16 @@ run_joblog *run_joblog_open(const char *path, int resume, int by_seq) {
     fprintf(stderr, "parc run: cannot read joblog %s\n", path);
     goto fail;
   }
-  int rc = data ? load(log, data, resume) : 0;
   /* A line cut off by a kill gets its end, so the next record starts clean. */
-  if (rc == 0 && len > 0 && data[len - 1] != '\n') rc = write_all(log->fd, "\n", 1);
-  if (rc == 0 && len == 0) rc = write_all(log->fd, header, sizeof header - 1);
+  int cut_off = len > 0 && data[len - 1] != '\n';
+  int rc = data ? load(log, data, resume) : 0;
+  if (rc == 0 && cut_off && !dry_run) rc = write_all(log->fd, "\n", 1);
+  if (rc == 0 && len == 0 && !dry_run) rc = write_all(log->fd, header, sizeof header - 1);
   free(data);
+  if (dry_run && log->fd >= 0) {
+    close(log->fd); /* --dry-run reads the log, writes nothing */
+    log->fd = -1;
+  }
   if (rc == 0) return log;
   fprintf(stderr, "parc run: cannot use joblog %s: %s\n", path, strerror(errno));
 fail:
