@@ -197,8 +197,10 @@ case_hostile() {
   # big enough to spool there.
   local odd=$'tmp dir\t\x01\n`touch tripwire6`$(touch tripwire7)'
   mkdir -p "$work/$odd"
-  local got; got=$(TMPDIR="$work/$odd" prc -k 'head -c 200000 /dev/zero | tr "\0" {} | wc -c' ::: a b)
-  [ "$got" == $'200000\n200000' ] || fail "odd TMPDIR: got $got"
+  local got; got=$(TMPDIR="$work/$odd" prc -k 'head -c 200000 /dev/zero | tr "\0" {}' ::: a b | tr -d ab | wc -c)
+  [ "$got" == 0 ] || fail "odd TMPDIR: $got bytes were not the jobs' output"
+  got=$(TMPDIR="$work/$odd" prc -k 'head -c 200000 /dev/zero | tr "\0" {}' ::: a b | wc -c)
+  [ "$got" == 400000 ] || fail "odd TMPDIR: $got bytes, want 400000"
   ls "$work"/tripwire* 2>/dev/null && fail "TMPDIR ran as shell code"
   [ -z "$(ls -A "$work/$odd")" ] || fail "odd TMPDIR holds leftovers: $(ls -A "$work/$odd")"
   rmdir "$work/$odd"
