@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ typedef struct job {
   int fds[2];         /* stdout and stderr pipes, -1 at EOF */
   int line_start[2];  /* --line-buffer: the next byte starts a line */
   run_spool out, err;
-  double start, deadline, kill_at, limit;
+  double start, kill_at, limit;
   int timed_out, stopped, finished;
   struct job *next;   /* --keep-order: the next job in seq order */
 } job;
@@ -69,6 +70,7 @@ typedef struct runner {
   double first_start, last_progress;
   int sigfd, devnull;
   posix_spawnattr_t attr;
+  char *program;            /* direct jobs: the template's program, found on PATH once */
   char **envp;              /* environ and PARALLEL_SEQ, PARALLEL_JOBSLOT, PARALLEL_PID */
   size_t nenv;
   char env_seq[48], env_slot[48], env_pid[48];
@@ -97,6 +99,27 @@ static int make_env(runner *r) {
   return 0;
 }
 
+/* The template's first word looked up on PATH as execvp would, once for the
+   run rather than once per job (a PATH of ten directories is ten failed
+   execs per job otherwise). NULL: not found, and the shell will say so. */
+static char *find_program(const char *name) {
+  if (strchr(name, '/')) return access(name, X_OK) == 0 ? strdup(name) : NULL;
+  const char *path = getenv("PATH");
+  if (!path) path = "/bin:/usr/bin";
+  for (const char *p = path;; p++) {
+    const char *end = strchr(p, ':');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    char *full = malloc(n + strlen(name) + 3);
+    if (!full) return NULL;
+    sprintf(full, "%.*s/%s", (int)n, n ? p : ".", name);
+    struct stat st;
+    if (access(full, X_OK) == 0 && stat(full, &st) == 0 && S_ISREG(st.st_mode)) return full;
+    free(full);
+    if (!end) return NULL;
+    p = end;
+  }
+}
+
 static int setup(runner *r) {
   sigset_t mask, none;
   sigemptyset(&mask);
@@ -112,11 +135,13 @@ static int setup(runner *r) {
     fprintf(stderr, "parc run: cannot set up: %s\n", strerror(errno));
     return -1;
   }
-  /* Children start with parc's blocked and ignored signals undone. */
+  /* Children start with parc's blocked and ignored signals undone; only
+     those two, since each costs the child a system call before its exec,
+     and a signal parc's own parent ignored (nohup) stays ignored. */
   sigset_t defaults;
-  sigfillset(&defaults);
-  sigdelset(&defaults, SIGKILL);
-  sigdelset(&defaults, SIGSTOP);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  sigaddset(&defaults, SIGXFSZ);
   posix_spawnattr_init(&r->attr);
   posix_spawnattr_setflags(&r->attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&r->attr, 0);
@@ -124,6 +149,12 @@ static int setup(runner *r) {
   posix_spawnattr_setsigdefault(&r->attr, &defaults);
   r->running = calloc((size_t)r->opt->jobs, sizeof *r->running);
   r->slot_busy = calloc((size_t)r->opt->jobs + 1, 1);
+  if (r->in->direct) {
+    const char *w = r->in->tokens[0].text + strspn(r->in->tokens[0].text, " ");
+    char *name = strndup(w, strcspn(w, " "));
+    r->program = name ? find_program(name) : NULL;
+    free(name);
+  }
   if (!r->running || !r->slot_busy || make_env(r)) {
     fprintf(stderr, "parc run: out of memory\n");
     return -1;
@@ -138,6 +169,7 @@ static void teardown(runner *r) {
   free(r->running);
   free(r->slot_busy);
   free(r->envp);
+  free(r->program);
   free(r->runtimes);
 }
 
@@ -173,8 +205,8 @@ static int spawn_job(runner *r, job *j) {
   snprintf(r->env_slot, sizeof r->env_slot, "PARALLEL_JOBSLOT=%d", j->slot);
   /* Without shell syntax the program runs directly; where that fails (not
      found, say) the shell runs it, so its message and 127 are the shell's. */
-  char **argv = run_inputs_argv(r->in, j->values, j->seq, j->slot);
-  int rc = argv ? posix_spawnp(&j->pid, argv[0], &fa, &r->attr, argv, r->envp) : -1;
+  char **argv = r->program ? run_inputs_argv(r->in, j->values, j->seq, j->slot) : NULL;
+  int rc = argv ? posix_spawn(&j->pid, r->program, &fa, &r->attr, argv, r->envp) : -1;
   run_argv_free(argv);
   if (rc != 0) {
     char *sh_argv[] = {(char *)r->opt->shell, "-c", j->command, NULL};
@@ -192,7 +224,6 @@ static int spawn_job(runner *r, job *j) {
   j->pgid = j->pid;
   j->start = run_now();
   j->tries++;
-  j->deadline = r->opt->timeout > 0 ? j->start + r->opt->timeout : 0;
   return 0;
 fail:
   for (int i = 0; i < 2; i++) {
