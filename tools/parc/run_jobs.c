@@ -49,7 +49,7 @@ typedef struct job {
   int line_start[2];  /* --line-buffer: the next byte starts a line */
   run_spool out, err;
   double start, kill_at, limit;
-  int timed_out, stopped, finished;
+  int timed_out, stopped, finished, kills;
   struct job *next;   /* --keep-order: the next job in seq order */
 } job;
 
@@ -253,8 +253,8 @@ static job *make_job(runner *r, size_t seq, int *skip) {
   j->fds[0] = j->fds[1] = -1;
   j->out.fd = j->err.fd = -1;
   run_inputs_values(in, seq, j->values);
-  /* {%} in the command needs the slot; the joblog and resume use slot 1's
-     command line only if the template has no {%}. */
+  /* The slot is not known yet: set_slot_command fills in {%} at the start.
+     (So a template with {%} logs commands that --resume cannot match.) */
   j->slot = 0;
   if (!(j->command = run_inputs_command(in, j->values, seq, 0))) goto nomem;
   if (run_joblog_skip(r->log, seq, j->command)) {
@@ -324,7 +324,9 @@ static void read_output(runner *r, job *j, int which) {
     j->fds[which] = -1;
     return;
   }
-  if (r->opt->group == RUN_LINES && !r->opt->results) {
+  /* Under -k lines wait for their job's turn: --line-buffer then only
+     changes when output appears, never its order. */
+  if (r->opt->group == RUN_LINES && !r->opt->results && !r->opt->keep_order) {
     /* Complete lines go out now; a partial line waits for its end. */
     run_spool *s = which ? &j->err : &j->out;
     char *last_nl = NULL;
@@ -428,6 +430,7 @@ static int finish_job(runner *r, job *j) {
     run_spool_reset(&j->err);
     j->timed_out = 0;
     j->kill_at = 0;
+    j->kills = 0;
     j->pid = 0;
     if (spawn_job(r, j) == 0) return 1;
     r->error = 1;
@@ -510,6 +513,11 @@ static int check_clocks(runner *r) {
         /* The leader may be gone with its group still holding the pipes. */
         kill(-j->pgid, SIGKILL);
         j->kill_at = now + 1.0;
+        /* A second round and the pipes still open: a process that left the
+           group holds them. Its output is not worth hanging for. */
+        if (j->kills++ > 0 && j->pid == 0)
+          for (int w = 0; w < 2; w++)
+            if (j->fds[w] >= 0) close(j->fds[w]), j->fds[w] = -1;
       }
       if (j->kill_at < next) next = j->kill_at;
     } else if (timeout > 0 && j->pid > 0) {
@@ -548,6 +556,7 @@ static int poll_once(runner *r) {
   struct pollfd fds[1 + 2 * r->nrunning];
   job *owner[1 + 2 * r->nrunning];
   int which[1 + 2 * r->nrunning];
+  int wait_ms = check_clocks(r); /* first: it may close a job's pipes */
   nfds_t n = 0;
   fds[n++] = (struct pollfd){r->sigfd, POLLIN, 0};
   for (size_t i = 0; i < r->nrunning; i++)
@@ -557,7 +566,6 @@ static int poll_once(runner *r) {
         which[n] = w;
         fds[n++] = (struct pollfd){r->running[i]->fds[w], POLLIN, 0};
       }
-  int wait_ms = check_clocks(r);
   if ((r->opt->bar || r->opt->eta) && wait_ms > 100) wait_ms = 100;
   if (poll(fds, n, wait_ms) < 0 && errno != EINTR) {
     fprintf(stderr, "parc run: poll: %s\n", strerror(errno));
