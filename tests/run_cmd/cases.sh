@@ -181,6 +181,13 @@ case_jobs() {
   prc -j 0 'sleep 0.5; : {}' ::: 1 2 3 4 5 6 7 8
   [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 2500 ] || fail "-j 0 did not run the jobs at once"
   same -k -j 2 'echo {%}' ::: a
+  # -j 0 with more jobs than file handles allow: capped, not failed.
+  local n got; n=$(ulimit -n 64; seq 100 | prc -j 0 'echo {}' | wc -l)
+  [ "$n" == 100 ] || fail "-j 0 under a small file limit ran $n of 100 jobs"
+  # Jobs inherit no descriptor of parc's own: the same as a plain child.
+  local plain; plain=$(sh -c 'ls /proc/self/fd | tr "\n" " "' </dev/null)
+  got=$(prc 'ls /proc/self/fd | tr "\n" " "; : {}' ::: a)
+  [ "$got" == "$plain" ] || fail "a job's descriptors: $got, a plain child's: $plain"
 }
 
 case_hostile() {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "parc.h"
@@ -259,6 +260,23 @@ static int parse(parsed *p, int argc, char **argv) {
   return run_inputs_finish(&p->in, p->command, p->ncommand);
 }
 
+/* Each running job holds two pipes: raise the file limit to its ceiling and
+   run no more jobs than it allows (GNU parallel says so, too). */
+static int fit_file_limit(int jobs, int asked) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return jobs;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  rlim_t room = rl.rlim_cur > 64 ? (rl.rlim_cur - 32) / 2 : 16;
+  if ((rlim_t)jobs <= room) return jobs;
+  if (asked)
+    fprintf(stderr, "parc run: only enough file handles to run %d jobs at once\n", (int)room);
+  return (int)room;
+}
+
 int parc_cmd_run(int argc, char **argv) {
   for (int i = 1; i < argc && !is_separator(argv[i]) && argv[i][0] == '-'; i++)
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -274,7 +292,9 @@ int parc_cmd_run(int argc, char **argv) {
   int status = RUN_EXIT_ERROR;
   if (parse(&p, argc, argv) == 0) {
     if (p.opt.retries < 1) p.opt.retries = 1;
+    int asked = p.opt.jobs != MAX_JOBS; /* not -j 0 */
     if (p.in.total > 0 && (size_t)p.opt.jobs > p.in.total) p.opt.jobs = (int)p.in.total;
+    p.opt.jobs = fit_file_limit(p.opt.jobs, asked);
     run_joblog *log = run_joblog_open(p.opt.joblog, p.opt.resume, p.opt.resume_by_seq, p.opt.dry_run);
     if (log) status = run_jobs(&p.opt, &p.in, log);
     run_joblog_close(log);
