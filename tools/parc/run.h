@@ -150,7 +150,8 @@ typedef struct run_result {
    NULL; *line_start carries "the next byte starts a line" across calls. */
 int run_write(int fd, const char *tag, const char *data, size_t n, int *line_start);
 char *run_tag(const run_inputs *in, const char **values);
-int run_results_write(const char *dir, const run_inputs *in, const run_result *r);
+/* --results: DIR/1/<value>/2/<value>/{seq,stdout,stderr}, made as needed. */
+int run_results_write(const char *dir, const run_result *r);
 
 /* ---- joblog and resume (run_joblog.c) -------------------------------------- */
 

@@ -89,7 +89,7 @@ static int write_file(const char *dir, const char *name, run_spool *spool, const
   return rc;
 }
 
-int run_results_write(const char *dir, const run_inputs *in, const run_result *r) {
+int run_results_write(const char *dir, const run_result *r) {
   run_str path = {0};
   int rc = run_str_add(&path, dir, strlen(dir)) || make_dir(path.p);
   for (size_t i = 0; rc == 0 && i < r->nvalues; i++) {
@@ -98,7 +98,6 @@ int run_results_write(const char *dir, const run_inputs *in, const run_result *r
     rc = run_str_add(&path, num, strlen(num)) || make_dir(path.p) || run_str_add(&path, "/", 1) ||
          add_escaped(&path, r->values[i]) || make_dir(path.p);
   }
-  (void)in;
   char seq[32];
   snprintf(seq, sizeof seq, "%zu", r->seq);
   rc = rc || write_file(path.p, "seq", NULL, seq) || write_file(path.p, "stdout", r->out, NULL) ||
