@@ -147,6 +147,9 @@ case_output() {
   # More than the memory buffer: spooled to disk and back, byte for byte.
   got=$(prc -k 'head -c 300000 /dev/zero | tr "\0" {}' ::: x y | md5sum)
   [ "$got" == "$( (head -c 300000 /dev/zero | tr '\0' x; head -c 300000 /dev/zero | tr '\0' y) | md5sum)" ] || fail "spooled output differs"
+  # The spool directory is private while it exists.
+  got=$(prc 'head -c 200000 /dev/zero; stat -c %a "$TMPDIR"/parc-run.*; : {}' ::: a | tr -d '\0')
+  [ "$got" == 700 ] || fail "spool directory mode: '$got'"
   same --dry-run -k echo {} ::: a 'b c' '$(x)'
   # --bar and --eta leave stdout alone.
   got=$(prc -k --bar echo ::: a b 2>bar.err)
