@@ -8,7 +8,8 @@
 # Workloads, at -j2 (xargs -P2 -n1): `true` per input, and `echo {}` per
 # input with the output piped on to wc -l (and checked). Per-job overhead is
 # parc run -j1 minus the bare loop -j1, both spawning a static do-nothing
-# program, over JOBS. GNU parallel spends milliseconds per job, so it runs
+# program, over JOBS, in wall time and (with perf) in parc's own CPU time,
+# which other users' load disturbs far less. GNU parallel spends milliseconds per job, so it runs
 # GNU_JOBS jobs and is compared by jobs/s.
 #
 # The repetitions are interleaved (each rep runs every case once), so a
@@ -54,6 +55,12 @@ run_case() {
   esac
 }
 
+# parc's own CPU time, its children's not counted (perf stat --no-inherit):
+# the part of the overhead that the load of other users cannot inflate.
+has_perf=0
+perf stat -i -e task-clock -x, -o "$tmp/perf" true 2>/dev/null && has_perf=1
+own_ms() { perf stat -i -e task-clock -x, -o "$tmp/perf" "$@" >/dev/null && awk -F, '/task-clock/ { print $1 }' "$tmp/perf"; }
+
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; $jobs jobs, $reps reps (GNU parallel: $gnu_jobs jobs)"
 for _ in $(seq "$reps"); do
   for name in "${names[@]}"; do
@@ -61,6 +68,10 @@ for _ in $(seq "$reps"); do
     run_case "$name" >/dev/null || { echo "bench/run_jobs.sh: $name failed" >&2; exit 1; }
     echo "$(( $(date +%s%N) - start ))" >>"$tmp/$name"
   done
+  if [ $has_perf = 1 ]; then
+    own_ms "$parc" run -j1 "$tmp/noop" :::: "$tmp/in" >>"$tmp/parc_own"
+    own_ms "$tmp/spawn" "$jobs" 1 "$tmp/noop" >>"$tmp/bare_own"
+  fi
 done
 declare -A med
 for name in "${names[@]}"; do
@@ -83,4 +94,11 @@ echo "true:    parc run / xargs -P2, jobs/s:    $(ratio "${med[parc_true]}" "$jo
 echo "echo {}: parc run / xargs -P2, jobs/s:    $(ratio "${med[parc_echo]}" "$jobs" "${med[xargs_echo]}" "$jobs")   (target >= 1.0x)"
 awk -v p="${med[parc_j1]}" -v b="${med[bare_j1]}" -v n="$jobs" 'BEGIN {
   printf "overhead per job, parc run -j1 over bare posix_spawn + waitpid: %.1f us   (target < 50 us)\n", (p - b) / n * 1e6 }'
+if [ $has_perf = 1 ]; then
+  p=$(sort -n "$tmp/parc_own" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+  b=$(sort -n "$tmp/bare_own" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+  awk -v p="$p" -v b="$b" -v n="$jobs" 'BEGIN {
+    printf "own CPU per job (perf stat --no-inherit), parc run -j1 %.1f us, bare loop %.1f us: overhead %.1f us   (target < 50 us)\n",
+           p / n * 1e3, b / n * 1e3, (p - b) / n * 1e3 }'
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
