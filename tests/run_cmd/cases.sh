@@ -271,8 +271,8 @@ case_resume() {
   [ "$(cat ran1)" == $'a\nb\nc\nx' ] || [ "$(sort ran1 | tr '\n' ' ')" == "a b c x " ] || fail "resume by command: ran $(cat ran1)"
   [ "$(sort ran2 | tr '\n' ' ')" == "a b c x " ] || fail "a changed template must rerun everything: $(cat ran2)"
   # A value with a newline spans joblog lines and still matches.
-  printf 'a\nb\0c\0' | prc -0 --joblog nl.log 'echo {} >> nlran'
-  printf 'a\nb\0c\0d\0' | prc -0 --joblog nl.log --resume 'echo {} >> nlran'
+  printf 'a\nb\0c\0' | prc -j1 -0 --joblog nl.log 'echo {} >> nlran'
+  printf 'a\nb\0c\0d\0' | prc -j1 -0 --joblog nl.log --resume 'echo {} >> nlran'
   [ "$(cat nlran)" == $'a\nb\nc\nd' ] || fail "resume with a newline in a value ran: $(cat nlran)"
   # --resume-failed reruns the failed commands only.
   MARKS=f1 prc --joblog f.log 'echo {} >> $MARKS; exit {}' ::: 0 1 0 2 2>/dev/null
