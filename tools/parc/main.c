@@ -22,6 +22,9 @@ static const command commands[] = {
 #ifdef PARC_TOOL_HAVE_CACHE
     {"cache", parc_cmd_cache, "inspect or clear a result cache: stats PATH | clear PATH [NAME]"},
 #endif
+#ifdef PARC_TOOL_HAVE_RUN
+    {"run", parc_cmd_run, "shell commands over inputs, GNU parallel's way (parc run --help)"},
+#endif
     {NULL, NULL, NULL}};
 
 static int usage(FILE *to) {
