@@ -204,6 +204,29 @@ PARC_EXPORT parc_backend parc_pool_backend(const parc_pool *pool);
 PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
 
 /* ------------------------------------------------------------------------ */
+/* Traces                                                                   */
+/* ------------------------------------------------------------------------ */
+/* config.trace = "run.json" (or env PARC_TRACE=run.json) makes a pool write
+   its task timeline as Chrome trace event JSON: open it in
+   https://ui.perfetto.dev or chrome://tracing, or read it with
+   `parc trace summary run.json` / `parc trace plot run.json -o run.png`.
+   One track per worker (tid = worker + 1; pid the caller's); one complete
+   event ("ph":"X", ts and dur in microseconds since the pool was created)
+   per try of a task, named by the group's label, with args index (the
+   task's index in its group) and chunk (the claim it came in), and status,
+   try and cached where they are not PARC_OK, 1 and false; instant events
+   for crashes, timeouts, retries, worker replacements and cancellations;
+   a counter track "tasks" (queued, running, done). Events are buffered per
+   worker thread (no lock per task) and written by a background thread
+   every 100 ms, and when a group or the pool ends; the file ends with
+   "complete": true. A program killed meanwhile leaves a file cut at a
+   line, which `parc trace` reads and calls incomplete. Tracing times every
+   task (two clock reads) and costs about 100 bytes of file per task; off,
+   it costs one predictable branch per chunk. Which file: the first pool of
+   a process to name a path writes it, the Nth one "path.N". A pool whose
+   trace file cannot be created fails parc_pool_create with PARC_ESYS. */
+
+/* ------------------------------------------------------------------------ */
 /* Nesting                                                                  */
 /* ------------------------------------------------------------------------ */
 /* A task may call parc_map, or use a group or a graph, on the pool that

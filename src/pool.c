@@ -154,15 +154,31 @@ static int check_config(const parc_config *cfg) {
   return PARC_OK;
 }
 
-/* The trace file of the nth traced pool of this process: the path for the
-   first, "path.N" for the Nth after it, so pools never overwrite each
+/* How many pools of this process have traced to each path: the first
+   writes the path itself, the Nth "path.N", so pools never overwrite each
    other's timeline (PARC_TRACE names one file for a whole program). */
+#define TRACE_PATHS_MAX 64
+static pthread_mutex_t trace_paths_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  char *path;
+  int uses;
+} trace_paths[TRACE_PATHS_MAX];
+
+static int trace_path_use(const char *path) {
+  pthread_mutex_lock(&trace_paths_lock);
+  int i = 0, uses = 1;
+  while (i < TRACE_PATHS_MAX && trace_paths[i].path && strcmp(trace_paths[i].path, path) != 0) i++;
+  if (i < TRACE_PATHS_MAX && trace_paths[i].path) uses = ++trace_paths[i].uses;
+  else if (i < TRACE_PATHS_MAX && (trace_paths[i].path = parc__strdup(path))) trace_paths[i].uses = 1;
+  pthread_mutex_unlock(&trace_paths_lock);
+  return uses;
+}
+
 static int open_trace(parc_pool *pool) {
-  static _Atomic int traced;
   const char *path = pool->config.trace;
   pool->config.trace = NULL;   /* borrowed: never read after create */
   if (!path || !*path) return PARC_OK;
-  int n = atomic_fetch_add(&traced, 1) + 1;
+  int n = trace_path_use(path);
   char numbered[PARC__PATH_MAX + 16];
   if (n > 1) snprintf(numbered, sizeof numbered, "%s.%d", path, n);
   char name[96];
