@@ -37,352 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROXY_SPIN 30                         /* polls of `reply` before sleeping (~5 us) */
-#define SERVER_CHECK_NS 100000000ull          /* a sleeping proxy checks the server this often */
-#define KILL_GRACE_NS 250000000ull            /* SIGTERM, then SIGKILL this much later */
-#define ROUND_BYTES ((size_t)8 << 20)         /* at most this much copied per round */
-#define BUFFER_MIN ((size_t)64 << 10)
-
-typedef struct process_backend process_backend;
-
-typedef struct proxy {
-  process_backend *backend;
-  parc__slot *slot;
-  char *buffer;               /* shared: inputs, outputs and dependencies of a round */
-  size_t capacity;
-  char *context;              /* shared: the worker's copy of the group context */
-  size_t context_capacity, context_size;
-  const void *context_source; /* what `context` is a copy of */
-  bool ready;                 /* the worker in the slot is READY */
-  bool starting;              /* a spawn was requested */
-  unsigned tasks;             /* tasks run by the current worker */
-  parc_fn exec_fn;            /* exec start: the fn whose (object, offset) is in the slot */
-  uint32_t epoch;             /* the fork server its worker was asked of */
-} proxy;
-
-struct process_backend {
-  parc_pool *pool;
-  int sock;                   /* our end of the server's request socket */
-  pid_t server;
-  int nslots;
-  bool exec;                  /* exec start: fns travel as (object, offset) */
-  parc__slot *slots;          /* shared: nslots, then the spare's */
-  pid_t *pids;                /* the server's tables (its copies are the ones in use) */
-  uint32_t *generations;
-  proxy *proxies;
-  pthread_t *threads;
-  int started;
-  _Atomic bool stopping;
-  _Atomic bool server_gone;
-  /* A fork server that dies (kill -9, the OOM killer, a task killing its
-     parent) is replaced: `sock` and `server` are read under server_lock
-     (requests, polls) and written under it by the restart, which
-     restart_lock makes one at a time; epoch counts the restarts, so each
-     proxy knows its worker belonged to a server that is gone. */
-  pthread_rwlock_t server_lock;
-  pthread_mutex_t restart_lock;
-  _Atomic uint32_t epoch;
-  char broken[PARC__MESSAGE_MAX];   /* a restart failed: why (restart_lock) */
-};
-
-/* ---- talking to the server ----------------------------------------------- */
-
-static bool server_lost(process_backend *b) {
-  if (atomic_load(&b->server_gone)) return true;
-  /* The server never writes: readable or hung up means it has exited. */
-  pthread_rwlock_rdlock(&b->server_lock);
-  struct pollfd pfd = {b->sock, POLLIN, 0};
-  if (poll(&pfd, 1, 0) > 0 && pfd.revents) atomic_store(&b->server_gone, true);
-  pthread_rwlock_unlock(&b->server_lock);
-  return atomic_load(&b->server_gone);
-}
-
-static void request(process_backend *b, int op, int slot, int sig) {
-  parc__request req = {op, slot, sig};
-  pthread_rwlock_rdlock(&b->server_lock);
-  if (send(b->sock, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
-    atomic_store(&b->server_gone, true);
-  pthread_rwlock_unlock(&b->server_lock);
-}
-
-/* Waits until slot->reply differs from seen, deadline_ns (0: none) passes,
-   or the server is found gone or replaced (its epoch moved on). */
-static void wait_reply(process_backend *b, parc__slot *slot, uint32_t seen, uint64_t deadline_ns,
-                       uint32_t epoch) {
-  for (int i = 0; i < PROXY_SPIN; i++) {
-    if (atomic_load_explicit(&slot->reply, memory_order_acquire) != seen) return;
-    __builtin_ia32_pause();
-  }
-  for (;;) {
-    uint64_t now = parc__now_ns();
-    if (deadline_ns && now >= deadline_ns) return;
-    uint64_t slice = SERVER_CHECK_NS;
-    if (deadline_ns && deadline_ns - now < slice) slice = deadline_ns - now;
-    atomic_fetch_add(&slot->proxy_sleeping, 1);
-    if (atomic_load(&slot->reply) == seen) parc__futex_wait(&slot->reply, seen, slice);
-    atomic_fetch_sub(&slot->proxy_sleeping, 1);
-    /* Gone, or replaced: a new server does not know this slot's worker. */
-    if (atomic_load(&slot->reply) != seen || server_lost(b) || atomic_load(&b->epoch) != epoch)
-      return;
-  }
-}
-
-static void spawn(process_backend *b, proxy *p) {
-  p->ready = false;
-  p->tasks = 0;
-  if (atomic_load(&b->stopping)) return;
-  atomic_fetch_add(&p->slot->generation, 1);
-  atomic_store(&p->slot->state, PARC__SLOT_STARTING);
-  p->starting = true;
-  p->epoch = atomic_load(&b->epoch);
-  request(b, PARC__REQ_SPAWN, (int)(p - b->proxies), 0);
-}
-
-/* Waits until the server has forked p's worker: 0, or fork's errno (EAGAIN
-   when the server is gone or does not answer within 10 s). A worker that
-   dies at once (in worker_init) counts as forked: running tasks reports it. */
-static int await_forked(process_backend *b, proxy *p) {
-  uint64_t until = parc__now_ns() + 10000000000ull;
-  for (;;) {
-    if (atomic_load(&p->slot->pid) != 0) return 0;
-    if (atomic_load(&p->slot->state) == PARC__SLOT_DEAD) {
-      int err = atomic_load(&p->slot->spawn_errno);
-      return err;
-    }
-    if (server_lost(b) || parc__now_ns() > until) return EAGAIN;
-    struct timespec pause = {0, 20000};
-    nanosleep(&pause, NULL);
-  }
-}
-
-enum { WORKER_READY, WORKER_DIED, SERVER_GONE };
-
-/* Makes sure a worker is READY in p's slot. WORKER_DIED: it died before
-   (in worker_init) or could not be forked; *wait_status / *spawn_errno say how. */
-static int await_ready(process_backend *b, proxy *p, int *wait_status, int *spawn_errno) {
-  if (p->epoch != atomic_load(&b->epoch)) {
-    /* Its worker died with the server a restart replaced. */
-    p->ready = false;
-    p->starting = false;
-  }
-  if (p->ready) return WORKER_READY;
-  if (!p->starting) spawn(b, p);
-  parc__slot *slot = p->slot;
-  for (;;) {
-    uint32_t seen = atomic_load(&slot->reply);
-    int state = atomic_load(&slot->state);
-    if (state == PARC__SLOT_READY) {
-      p->ready = true;
-      p->starting = false;
-      return WORKER_READY;
-    }
-    if (state == PARC__SLOT_DEAD) {
-      p->starting = false;
-      *wait_status = atomic_load(&slot->wait_status);
-      *spawn_errno = atomic_load(&slot->spawn_errno);
-      return WORKER_DIED;
-    }
-    if (server_lost(b) || !p->starting || p->epoch != atomic_load(&b->epoch)) return SERVER_GONE;
-    wait_reply(b, slot, seen, 0, p->epoch);
-  }
-}
-
-/* Retires the worker (max_tasks_per_worker) and requests its replacement.
-   The slot's generation moves on first; then the old worker, woken, finds
-   it stale and exits by itself, and the server does not report its death. */
-static void retire(process_backend *b, proxy *p) {
-  parc__slot *slot = p->slot;
-  atomic_fetch_add(&slot->generation, 1);
-  slot->op = PARC__OP_EXIT;
-  atomic_fetch_add(&slot->command, 1);
-  if (atomic_load(&slot->worker_sleeping)) parc__futex_wake(&slot->command);
-  /* Only now: the replacement must start after the EXIT it must not obey. */
-  spawn(b, p);
-}
-
-static char *death_message(const char *prefix, int status) {
-  if (WIFSIGNALED(status))
-    return parc__format("%skilled by signal %d (%s)", prefix, WTERMSIG(status),
-                        strsignal(WTERMSIG(status)));
-  return parc__format("%sexited with status %d", prefix, WEXITSTATUS(status));
-}
-
-/* ---- one round: post tasks [k, k + n) of a job, wait for the outcome ----- */
-
-enum { ROUND_COMPLETE, ROUND_DIED, ROUND_GONE, ROUND_NOMEM };
-
-typedef struct round {
-  int kind;
-  size_t done;                /* tasks finished: [0, done) */
-  int last_status;
-  int wait_status;            /* ROUND_DIED */
-  bool taken;                 /* the worker had started this round */
-  bool killed;                /* we killed it for a timeout ... */
-  size_t killed_at;           /* ... of this task of the round */
-  uint64_t elapsed_ns;
-  bool used_index;            /* a task called parc_task_index or parc_task_rng */
-  char *out;                  /* where the worker wrote outputs */
-} round;
-
-static bool ensure_buffer(proxy *p, size_t need) {
-  if (need <= p->capacity) return true;
-  size_t capacity = p->capacity ? p->capacity : BUFFER_MIN;
-  while (capacity < need) capacity *= 2;
-  char *buffer = parc_shared_alloc(capacity);
-  if (!buffer) return false;
-  parc_shared_free(p->buffer);
-  p->buffer = buffer;
-  p->capacity = capacity;
-  return true;
-}
-
-/* The worker's copy of the group's context. A context in shared memory is
-   used in place; another is compared with our copy before each round (the
-   caller may reuse a buffer with new contents for a new group). */
-static bool ship_context(proxy *p, parc_task *t) {
-  if (!t->context || !t->context_size || parc__shared_contains(t->context, t->context_size))
-    return true;
-  if (p->context_source == t->context && p->context_size == t->context_size &&
-      memcmp(p->context, t->context, t->context_size) == 0) {
-    t->context = p->context;
-    return true;
-  }
-  if (p->context_capacity < t->context_size) {
-    char *copy = parc_shared_alloc(t->context_size);
-    if (!copy) return false;
-    parc_shared_free(p->context);
-    p->context = copy;
-    p->context_capacity = t->context_size;
-  }
-  memcpy(p->context, t->context, t->context_size);
-  p->context_source = t->context;
-  p->context_size = t->context_size;
-  t->context = p->context;
-  return true;
-}
-
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
-
-/* Lays out the round's inputs, outputs and dependencies in shared memory
-   and fills the slot's command. */
-static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task *t, round *r) {
-  parc__slot *slot = p->slot;
-  const parc__tasks *d = &job->tasks;
-  const char *in = d->in_size ? d->in + k * d->in_size : NULL;
-  char *out = d->out_size ? d->out + k * d->out_size : NULL;
-  bool copy_in = in && !parc__shared_contains(in, n * d->in_size);
-  bool copy_out = out && !parc__shared_contains(out, n * d->out_size);
-  size_t in_bytes = copy_in ? align16(n * d->in_size) : 0;
-  size_t out_bytes = copy_out ? align16(n * d->out_size) : 0;
-  size_t dep_bytes = align16(t->ndeps * sizeof(parc__dep));
-  for (size_t i = 0; i < t->ndeps; i++) dep_bytes += align16(t->deps[i].size);
-  size_t time_bytes = job->timed ? 2 * n * sizeof(uint64_t) : 0;
-  if (!ensure_buffer(p, in_bytes + out_bytes + dep_bytes + time_bytes)) return false;
-  if (!ship_context(p, t)) return false;
-  if (copy_in) memcpy(p->buffer, in, n * d->in_size);
-  if (t->ndeps) {
-    parc__dep *deps = (parc__dep *)(p->buffer + in_bytes + out_bytes);
-    char *data = (char *)deps + align16(t->ndeps * sizeof(parc__dep));
-    for (size_t i = 0; i < t->ndeps; i++) {
-      deps[i].size = t->deps[i].size;
-      deps[i].data = t->deps[i].size ? data : NULL;
-      if (t->deps[i].size) memcpy(data, t->deps[i].data, t->deps[i].size);
-      data += align16(t->deps[i].size);
-    }
-    t->deps = deps;
-  }
-  r->out = copy_out ? p->buffer + in_bytes : out;
-  slot->op = PARC__OP_RUN;
-  if (p->backend->exec && p->exec_fn != d->fn) {
-    parc__fn_locate((const void *)d->fn, slot->fn_object, &slot->fn_offset);
-    p->exec_fn = d->fn;
-  }
-  slot->fn = d->fn;
-  slot->task = *t;
-  slot->in = copy_in ? p->buffer : in;
-  slot->in_size = d->in_size;
-  slot->out = r->out;
-  slot->out_size = d->out_size;
-  slot->count = n;
-  slot->times = time_bytes ? (uint64_t *)(p->buffer + in_bytes + out_bytes + dep_bytes) : NULL;
-  if (slot->times) memset(slot->times, 0, time_bytes);
-  atomic_store(&slot->done, 0);
-  atomic_store(&slot->started_ns, 0);
-  return true;
-}
-
-/* Decides, while a round runs, whether its current task is past the
-   timeout; sends SIGTERM, then SIGKILL. Returns the next deadline. */
-static uint64_t police_timeout(process_backend *b, proxy *p, uint32_t command, round *r,
-                               int *kill_stage, uint64_t *grace_end) {
-  parc__slot *slot = p->slot;
-  uint64_t timeout_ns = (uint64_t)(b->pool->config.timeout * 1e9);
-  uint64_t now = parc__now_ns();
-  int id = (int)(p - b->proxies);
-  if (*kill_stage == 1) {
-    if (now < *grace_end) return *grace_end;
-    request(b, PARC__REQ_KILL, id, SIGKILL);
-    *kill_stage = 2;
-  }
-  if (*kill_stage == 2) return 0;
-  size_t done = atomic_load(&slot->done);
-  uint64_t started = atomic_load(&slot->started_ns);
-  if (atomic_load(&slot->taken) != command || started == 0 || atomic_load(&slot->done) != done)
-    return now + timeout_ns / 4 + 1000000;
-  if (now < started + timeout_ns) return started + timeout_ns;
-  r->killed = true;
-  r->killed_at = done;
-  request(b, PARC__REQ_KILL, id, SIGTERM);
-  *kill_stage = 1;
-  *grace_end = now + KILL_GRACE_NS;
-  return *grace_end;
-}
-
-static void run_round(process_backend *b, proxy *p, const parc__job *job, size_t k, size_t n,
-                      int worker, round *r) {
-  memset(r, 0, sizeof *r);
-  parc_task t;
-  parc__task_init(&t, &job->tasks, worker);
-  t.index = job->tasks.index_base + k;
-  if (!stage(p, job, k, n, &t, r)) {
-    r->kind = ROUND_NOMEM;
-    return;
-  }
-  parc__slot *slot = p->slot;
-  /* A command goes only to a worker that said READY. */
-  assert(p->ready && atomic_load(&slot->state) != PARC__SLOT_STARTING);
-  slot->timed = b->pool->config.timeout > 0;
-  uint32_t command = atomic_fetch_add(&slot->command, 1) + 1;
-  if (atomic_load(&slot->worker_sleeping)) parc__futex_wake(&slot->command);
-  int kill_stage = 0;
-  uint64_t grace_end = 0;
-  for (;;) {
-    uint32_t seen = atomic_load(&slot->reply);
-    if (atomic_load_explicit(&slot->finished, memory_order_acquire) == command) {
-      r->kind = ROUND_COMPLETE;
-      r->elapsed_ns = slot->elapsed_ns;
-      break;
-    }
-    if (atomic_load(&slot->state) == PARC__SLOT_DEAD) {
-      r->kind = ROUND_DIED;
-      r->wait_status = atomic_load(&slot->wait_status);
-      r->taken = atomic_load(&slot->taken) == command;
-      break;
-    }
-    if (server_lost(b) || p->epoch != atomic_load(&b->epoch)) {
-      r->kind = ROUND_GONE;
-      r->taken = atomic_load(&slot->taken) == command;
-      break;
-    }
-    uint64_t deadline = slot->timed ? police_timeout(b, p, command, r, &kill_stage, &grace_end) : 0;
-    wait_reply(b, slot, seen, deadline, p->epoch);
-  }
-  r->done = atomic_load_explicit(&slot->done, memory_order_acquire);
-  r->last_status = slot->last_status;
-  /* A complete round ran every task, or stopped at its one failure. */
-  assert(r->done <= n && (r->kind != ROUND_COMPLETE || r->done == n || r->last_status != PARC_OK));
-  r->used_index = slot->used_index;
-}
 
 /* ---- a new fork server ------------------------------------------------------ */
 
@@ -466,7 +120,7 @@ static void time_round(const outcome *o, parc__worker *w, proxy *p, size_t k, co
 
 /* The trace's instant event for a worker that died running task k. */
 static void trace_death(parc__job *job, int worker, size_t k, const round *r) {
-  char *message = r->killed ? NULL : death_message("", r->wait_status);
+  char *message = r->killed ? NULL : parc__proxy_death_message("", r->wait_status);
   if (r->kind == ROUND_GONE) {
     parc__free(message);
     message = parc__format("the pool's fork server died");
@@ -491,7 +145,7 @@ static size_t round_size(const process_backend *b, const proxy *p, const parc__j
                          size_t left) {
   size_t n = left;
   size_t record_bytes = job->tasks.in_size + job->tasks.out_size;
-  if (record_bytes && n > ROUND_BYTES / record_bytes) n = ROUND_BYTES / record_bytes;
+  if (record_bytes && n > PARC__ROUND_BYTES / record_bytes) n = PARC__ROUND_BYTES / record_bytes;
   unsigned max = b->pool->config.max_tasks_per_worker;
   if (max && n > max - p->tasks) n = max - p->tasks;
   return n ? n : 1;
@@ -514,7 +168,7 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
       break;
     }
     int wait_status = 0, spawn_errno = 0;
-    int ready = await_ready(b, p, &wait_status, &spawn_errno);
+    int ready = parc__proxy_await_ready(b, p, &wait_status, &spawn_errno);
     if (ready == SERVER_GONE) {
       if (restart_server(b, p->epoch)) continue;   /* tasks not started are not lost */
       fail_range(&o, k, to, PARC_ECRASH, broken_reason(b));
@@ -525,7 +179,7 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
       if (++attempts > cfg->retries) {
         char *message = spawn_errno
                             ? parc__format("cannot fork a worker: %s", strerror(spawn_errno))
-                            : death_message("worker_init: ", wait_status);
+                            : parc__proxy_death_message("worker_init: ", wait_status);
         fail(&o, k++, PARC_ECRASH, message);
         attempts = 0;
       }
@@ -533,7 +187,7 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
     }
     size_t n = round_size(b, p, job, to - k);
     round r;
-    run_round(b, p, job, k, n, w->id, &r);
+    parc__proxy_run_round(b, p, job, k, n, w->id, &r);
     if (r.kind == ROUND_NOMEM) {
       fail_range(&o, k, to, PARC_ENOMEM, "out of shared memory for the worker's buffers");
       break;
@@ -547,7 +201,7 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
     p->tasks += (unsigned)r.done;
     if (r.done) attempts = 0;
     if (r.kind == ROUND_COMPLETE) {
-      if (cfg->max_tasks_per_worker && p->tasks >= cfg->max_tasks_per_worker) retire(b, p);
+      if (cfg->max_tasks_per_worker && p->tasks >= cfg->max_tasks_per_worker) parc__proxy_retire(b, p);
       continue;
     }
     if (r.kind == ROUND_GONE) {
@@ -563,7 +217,7 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
       break;
     }
     /* The worker died: replace it at once, then decide who is to blame. */
-    spawn(b, p);
+    parc__proxy_spawn(b, p);
     if (job->trace) parc__trace_instant(job->trace, PARC__TRACE_REPLACE, w->id, job->record.first + k, 0, NULL);
     if (atomic_load(&b->stopping)) {
       if (r.taken && r.done < n) fail(&o, k++, PARC_ECRASH, parc__format("stopped by parc_pool_destroy"));
@@ -580,7 +234,7 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
     if (r.killed)
       fail(&o, k++, PARC_ETIMEDOUT, parc__format("ran past the timeout of %g s", cfg->timeout));
     else
-      fail(&o, k++, PARC_ECRASH, death_message("", r.wait_status));
+      fail(&o, k++, PARC_ECRASH, parc__proxy_death_message("", r.wait_status));
     attempts = 0;
   }
 }
@@ -614,7 +268,7 @@ static void free_backend(process_backend *b) {
 /* Stops the server (which kills the workers), joins the proxies, reaps. */
 static void shut_down(process_backend *b) {
   atomic_store(&b->stopping, true);
-  request(b, PARC__REQ_QUIT, 0, 0);
+  parc__proxy_request(b, PARC__REQ_QUIT, 0, 0);
   parc__pool_close(b->pool);
   for (int i = 0; i < b->started; i++) pthread_join(b->threads[i], NULL);
   while (waitpid(b->server, NULL, 0) < 0 && errno == EINTR) {
@@ -724,14 +378,14 @@ static int processes_start(parc_pool *pool) {
   const char *why = NULL;
   int err = 0;
   for (int i = 0; i < b->nslots; i++) {
-    spawn(b, &b->proxies[i]);
-    if ((err = await_forked(b, &b->proxies[i])) != 0) {
+    parc__proxy_spawn(b, &b->proxies[i]);
+    if ((err = parc__proxy_await_forked(b, &b->proxies[i])) != 0) {
       why = "fork";
       break;
     }
     if ((err = pthread_create(&b->threads[i], NULL, proxy_main, &b->proxies[i])) != 0) {
       why = "pthread_create";
-      request(b, PARC__REQ_KILL, i, SIGKILL);
+      parc__proxy_request(b, PARC__REQ_KILL, i, SIGKILL);
       break;
     }
     b->started++;

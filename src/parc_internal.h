@@ -21,7 +21,8 @@
  *   7. dispatch   dispatch.c: cancellation, then the cache filter, then the
  *                 executor on the misses, then completion; the worker loop
  *   8. backends   backend_thread.c, backend_serial.c, backend_process.c
- *                 (+ process_server.c, process_exec.c, process.h: private)
+ *                 (+ process_proxy.c, process_server.c, process_exec.c,
+ *                 process.h: private)
  *   9. groups     group.c: the public group API and parc_map
  *  10. on top     graph.c, scaling.c
  *

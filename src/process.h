@@ -103,6 +103,89 @@ void parc__server_main(const parc__server_config *cfg) __attribute__((noreturn))
 void parc__server_register_fd(int fd);
 void parc__server_unregister_fd(int fd);
 
+
+/* ---- the backend's state (backend_process.c, process_proxy.c) ----------- */
+
+#define PARC__ROUND_BYTES ((size_t)8 << 20)   /* at most this much copied per round */
+
+typedef struct process_backend process_backend;
+
+typedef struct proxy {
+  process_backend *backend;
+  parc__slot *slot;
+  char *buffer;               /* shared: inputs, outputs and dependencies of a round */
+  size_t capacity;
+  char *context;              /* shared: the worker's copy of the group context */
+  size_t context_capacity, context_size;
+  const void *context_source; /* what `context` is a copy of */
+  bool ready;                 /* the worker in the slot is READY */
+  bool starting;              /* a spawn was requested */
+  unsigned tasks;             /* tasks run by the current worker */
+  parc_fn exec_fn;            /* exec start: the fn whose (object, offset) is in the slot */
+  uint32_t epoch;             /* the fork server its worker was asked of */
+} proxy;
+
+struct process_backend {
+  parc_pool *pool;
+  int sock;                   /* our end of the server's request socket */
+  pid_t server;
+  int nslots;
+  bool exec;                  /* exec start: fns travel as (object, offset) */
+  parc__slot *slots;          /* shared: nslots, then the spare's */
+  pid_t *pids;                /* the server's tables (its copies are the ones in use) */
+  uint32_t *generations;
+  proxy *proxies;
+  pthread_t *threads;
+  int started;
+  _Atomic bool stopping;
+  _Atomic bool server_gone;
+  /* A fork server that dies (kill -9, the OOM killer, a task killing its
+     parent) is replaced: `sock` and `server` are read under server_lock
+     (requests, polls) and written under it by the restart, which
+     restart_lock makes one at a time; epoch counts the restarts, so each
+     proxy knows its worker belonged to a server that is gone. */
+  pthread_rwlock_t server_lock;
+  pthread_mutex_t restart_lock;
+  _Atomic uint32_t epoch;
+  char broken[PARC__MESSAGE_MAX];   /* a restart failed: why (restart_lock) */
+};
+
+
+enum { ROUND_COMPLETE, ROUND_DIED, ROUND_GONE, ROUND_NOMEM };
+
+typedef struct round {
+  int kind;
+  size_t done;                /* tasks finished: [0, done) */
+  int last_status;
+  int wait_status;            /* ROUND_DIED */
+  bool taken;                 /* the worker had started this round */
+  bool killed;                /* we killed it for a timeout ... */
+  size_t killed_at;           /* ... of this task of the round */
+  uint64_t elapsed_ns;
+  bool used_index;            /* a task called parc_task_index or parc_task_rng */
+  char *out;                  /* where the worker wrote outputs */
+} round;
+
+enum { WORKER_READY, WORKER_DIED, SERVER_GONE };
+
+/* process_proxy.c: one proxy thread's side of its worker slot. */
+bool parc__proxy_server_lost(process_backend *b);
+void parc__proxy_request(process_backend *b, int op, int slot, int sig);
+/* Asks the server for a worker in p's slot (a new generation). */
+void parc__proxy_spawn(process_backend *b, proxy *p);
+/* 0 once the server forked p's worker, else fork's errno. */
+int parc__proxy_await_forked(process_backend *b, proxy *p);
+/* WORKER_READY, WORKER_DIED (in worker_init, or not forked: *wait_status,
+   *spawn_errno say how) or SERVER_GONE. */
+int parc__proxy_await_ready(process_backend *b, proxy *p, int *wait_status, int *spawn_errno);
+/* Retires p's worker (max_tasks_per_worker) and asks for its replacement. */
+void parc__proxy_retire(process_backend *b, proxy *p);
+/* "killed by signal 11 (Segmentation fault)" / "exited with status 3". */
+char *parc__proxy_death_message(const char *prefix, int status);
+/* Posts tasks [k, k + n) of job to p's worker and waits for the outcome. */
+void parc__proxy_run_round(process_backend *b, proxy *p, const parc__job *job, size_t k, size_t n,
+                           int worker, round *r);
+
 /* The slot's futex words are 32-bit words in memory shared between
    processes: lock-free atomics of exactly that size. */
 _Static_assert(sizeof(_Atomic uint32_t) == 4 && ATOMIC_INT_LOCK_FREE == 2,
