@@ -177,9 +177,14 @@ static int open_file(parc_cache *c, int flags) {
     if (e == ELOOP)
       parc__error(PARC_EINVAL, "parc_cache_open: %s is a symbolic link; it was left untouched "
                                "(a cache file is never followed)", c->file);
-    else if (e != ENOENT)
-      parc__error(PARC_ESYS, "parc_cache_open: cannot %s %s: %s",
-                  flags & O_CREAT ? "create or write" : "read", c->file, strerror(e));
+    else if (e != ENOENT) {
+      char *what = parc__format("parc_cache_open: cannot %s %s",
+                                flags & O_CREAT ? "create or write" : "read", c->file);
+      errno = e;
+      if (what) parc__error_errno(what);
+      else parc__error(PARC_ENOMEM, "parc_cache_open: out of memory");
+      parc__free(what);
+    }
     errno = e;
     return -1;
   }

@@ -211,6 +211,26 @@ TEST(unwritable_directory_fails_clearly_and_the_map_runs_uncached) {
   remove_dir(base);
 }
 
+/* Messages are cut at 1 KiB: a long path is shortened, errno's text kept. */
+TEST(a_long_path_never_pushes_errnos_text_out_of_the_message) {
+  const char *base = fresh_dir();
+  char *file = path_in(base, "file");
+  FILE *f = fopen(file, "w");
+  CHECK(f != NULL);
+  fclose(f);
+  char dir[2048];
+  int n = snprintf(dir, sizeof dir, "%s/file/", base);
+  memset(dir + n, 'd', sizeof dir - (size_t)n - 1);
+  dir[sizeof dir - 1] = '\0';
+  parc_cache *c = (parc_cache *)1;
+  CHECK_ERROR(PARC_ESYS, "cannot create the cache directory", parc_cache_open(&c, dir, NULL));
+  printf("  %zu bytes: ...%s\n", strlen(parc_errmsg()), parc_errmsg() + strlen(parc_errmsg()) - 40);
+  CHECK(c == NULL);
+  CHECK(strlen(parc_errmsg()) < 1024);
+  CHECK(strstr(parc_errmsg(), "...: Not a directory") != NULL);
+  remove_dir(base);
+}
+
 TEST(garbage_file_is_refused_and_left_untouched) {
   const char *dir = fresh_dir();
   char *file = path_in(dir, "parc-cache.sqlite");
