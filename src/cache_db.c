@@ -10,12 +10,20 @@
  * atomic. The write lock is held only while a batch is written, so several
  * processes share one cache; readers never block (WAL snapshots).
  *
- * Why the checks on open: a cache must never answer from a file it cannot
- * trust. A file that is not SQLite, or SQLite of another application, is
- * somebody's data: refuse it (PARC_EINVAL) and leave it alone. A parc cache
- * that fails PRAGMA quick_check or cannot be read is moved aside to
- * *.damaged and rebuilt empty: results are recomputable, wrong ones are not
- * acceptable.
+ * Why the checks on open: never trust, never destroy, never follow. A
+ * cache must never answer from a file it cannot trust. A file that is not
+ * SQLite, or SQLite of another application, is somebody's data: refuse it
+ * (PARC_EINVAL) and leave it alone. A parc cache that SQLite calls corrupt
+ * (SQLITE_CORRUPT, SQLITE_NOTADB) or that fails PRAGMA quick_check is
+ * moved aside to *.damaged and rebuilt empty: results are recomputable,
+ * wrong ones are not acceptable. Any other failure (a full disk, a
+ * read-only file system, a lock, an I/O error) says nothing about the
+ * file: PARC_ESYS, and a healthy cache stays as it is. Before anything
+ * opens them, the file and its -wal and -shm must be absent or regular
+ * files: a link is never followed (O_NOFOLLOW, SQLITE_OPEN_NOFOLLOW), a
+ * FIFO never blocks us (O_NONBLOCK), and a directory that other users can
+ * write is refused unless it is sticky and the files are ours, so that a
+ * link planted there cannot turn our writes onto somebody's file.
  *
  * Why readers: lookups run on worker threads, many at once. Each thread
  * that looks up borrows a connection of its own (a reader) with a WAL
