@@ -681,7 +681,8 @@ typedef struct parc_cache_info {
                   written by a newer parc; the file, its -wal or -shm is not
                   a regular file (a symbolic link, a FIFO, a directory: never
                   followed, opened or read); the directory is writable by
-                  other users or owned by another user and not sticky, or it
+                  other users (others, or a group other than the caller's
+                  primary group) or owned by another user and not sticky, or it
                   is sticky (like /tmp) and one of those files is another
                   user's (or has other hard links).
      PARC_ESYS    the directory cannot be created or the file cannot be

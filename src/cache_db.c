@@ -126,11 +126,14 @@ static const char *file_kind(mode_t mode) {
    write is safe. One that others can write (or that another user owns)
    lets them plant a symbolic link or a FIFO at our names: refused, unless
    it is sticky (like /tmp), where nobody else can rename or remove a file
-   of ours; then every file we use must already be ours (check_own). */
+   of ours; then every file we use must already be ours (check_own).
+   Group write counts unless the group is our own primary group: with
+   umask 002 and a group per user, every directory a user makes is 0775. */
 static int check_directory(parc_cache *c, bool *shared) {
   struct stat st;
   if (stat(c->dir, &st) != 0) return parc__error_errno("parc_cache_open: cannot stat the cache directory");
-  bool ours = st.st_uid == geteuid(), writable = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+  bool ours = st.st_uid == geteuid();
+  bool writable = (st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != getegid());
   *shared = !ours || writable;
   if (*shared && !(st.st_mode & S_ISVTX))
     return parc__error(PARC_EINVAL,

@@ -367,6 +367,15 @@ static void shared_dir_body(const char *dir) {
   printf("  0777: %s\n", parc_errmsg());
   CHECK(c == NULL);
   CHECK(!exists(file));
+  /* Group-writable: refused for another group, accepted for our own
+     primary group (umask 002, a group per user). */
+  CHECK_INT(0, chmod(dir, 0770));
+  CHECK_INT(0, chown(dir, (uid_t)-1, 65534));
+  CHECK_ERROR(PARC_EINVAL, "writable by other users", parc_cache_open(&c, dir, NULL));
+  CHECK_INT(0, chown(dir, (uid_t)-1, getegid()));
+  CHECK_OK(parc_cache_open(&c, dir, NULL));
+  parc_cache_close(c);
+  CHECK_INT(0, unlink(file));
   /* Sticky (like /tmp): another user's link at our name is refused. */
   CHECK_INT(0, chmod(dir, 01777));
   write_file(victim, "precious");
