@@ -166,9 +166,10 @@ static int check_own(parc_cache *c, const char *name, bool shared) {
 
 /* The directory, then the file and its -wal and -shm, before anything
    opens them. */
-static int check_place(parc_cache *c) {
+static int check_place(parc_cache *c, bool *shared_out) {
   bool shared = false;
   int rc = check_directory(c, &shared);
+  *shared_out = shared;
   static const char *const suffixes[] = {"", "-wal", "-shm"};
   for (int i = 0; rc == PARC_OK && i < 3; i++) {
     char *name = parc__format("%s%s", c->file, suffixes[i]);
@@ -180,8 +181,10 @@ static int check_place(parc_cache *c) {
 
 /* Opens c->file without following a link and without blocking (a FIFO
    would block an open, or a read, forever); anything but a regular file
-   is refused before a byte is read. -1 and a message when it fails. */
-static int open_file(parc_cache *c, int flags) {
+   is refused before a byte is read, and in a shared directory a file that
+   is not ours (one planted since check_place looked). -1 and a message
+   when it fails. */
+static int open_file(parc_cache *c, int flags, bool shared) {
   int fd = open(c->file, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
   if (fd < 0) {
     int e = errno;
@@ -211,13 +214,21 @@ static int open_file(parc_cache *c, int flags) {
     errno = EINVAL;
     return -1;
   }
+  if (shared && (st.st_uid != geteuid() || st.st_nlink != 1)) {
+    close(fd);
+    parc__error(PARC_EINVAL, "parc_cache_open: %s in the shared directory %s is %s; it was left "
+                             "untouched", c->file, c->dir,
+                st.st_uid != geteuid() ? "another user's file" : "a file with other links");
+    errno = EINVAL;
+    return -1;
+  }
   return fd;
 }
 
 /* Is the file, as far as its first bytes tell, an SQLite database? A
    missing or empty file is fine too (a fresh cache). */
-static int check_magic(parc_cache *c, int *failure) {
-  int fd = open_file(c, O_RDONLY);
+static int check_magic(parc_cache *c, bool shared, int *failure) {
+  int fd = open_file(c, O_RDONLY, shared);
   if (fd < 0) {
     if (errno == ENOENT) return OPEN_OK;
     *failure = errno == EINVAL ? PARC_EINVAL : PARC_ESYS;
@@ -231,8 +242,8 @@ static int check_magic(parc_cache *c, int *failure) {
   return n < 16 ? OPEN_DAMAGED : OPEN_OK;
 }
 
-static int create_file(parc_cache *c) {
-  int fd = open_file(c, O_RDWR | O_CREAT);
+static int create_file(parc_cache *c, bool shared) {
+  int fd = open_file(c, O_RDWR | O_CREAT, shared);
   if (fd < 0) return errno == EINVAL ? PARC_EINVAL : PARC_ESYS;
   close(fd);
   return PARC_OK;
@@ -269,9 +280,10 @@ static int create_schema(parc_cache *c) {
    cache (or an SQLite file at our name) that cannot be trusted. */
 static int open_checked(parc_cache *c) {
   int failure = PARC_ESYS;
-  int rc = check_place(c);
+  bool shared = false;
+  int rc = check_place(c, &shared);
   if (rc) return rc;
-  int magic = check_magic(c, &failure);
+  int magic = check_magic(c, shared, &failure);
   if (magic == OPEN_FAILED) return failure;
   if (magic == OPEN_FOREIGN) {
     return parc__error(PARC_EINVAL,
@@ -280,7 +292,7 @@ static int open_checked(parc_cache *c) {
                        c->file);
   }
   if (magic == OPEN_DAMAGED) return OPEN_DAMAGED;
-  rc = create_file(c);
+  rc = create_file(c, shared);
   if (rc) return rc;
   if (sqlite3_open_v2(c->file, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
                       NULL) != SQLITE_OK)
