@@ -1,7 +1,8 @@
 /*
  * test_cache_files.c — the cache file's storage: never trust, never
- * destroy, never follow. A healthy cache on a full disk or a read-only
- * file system is reported and left alone (only corruption rebuilds); a
+ * destroy, never follow. A healthy cache on a full disk, on a read-only
+ * file system or locked by another process past the busy timeout is
+ * reported and left alone (only corruption rebuilds); a
  * FIFO at the cache's name is refused at once; a symbolic link at the file,
  * its -wal or its .damaged name is never followed; a directory that other
  * users can write is refused unless it is sticky and the file is ours.
@@ -282,6 +283,36 @@ TEST(a_healthy_cache_in_a_read_only_directory_is_reported_and_kept) {
   if (status == 0) check_healthy(path_in(dir, "parc-cache.sqlite"), 2000);
   remove_dir(dir);
   finish(status);
+}
+
+/* Another process holds the file locked past the 30 s busy timeout (here
+   another connection in EXCLUSIVE locking mode): a lock is not damage. */
+TEST_WITH_LIMIT(a_cache_locked_past_the_busy_timeout_is_reported_not_moved_aside, 120) {
+  setvbuf(stdout, NULL, _IONBF, 0);   /* FAIL_AT's _exit keeps what was printed */
+  const char *dir = fresh_dir();
+  fill(dir, 100);
+  const char *file = path_in(dir, "parc-cache.sqlite");
+  sqlite3 *holder = NULL;
+  CHECK_INT(SQLITE_OK, sqlite3_open_v2(file, &holder, SQLITE_OPEN_READWRITE, NULL));
+  CHECK_INT(SQLITE_OK, sqlite3_exec(holder, "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;"
+                                            "UPDATE meta SET v = v WHERE k = 'hits'; COMMIT",
+                                    NULL, NULL, NULL));
+  parc_cache *c = (parc_cache *)1;
+  double t0 = now();
+  int rc = parc_cache_open(&c, dir, NULL);
+  char message[1024];
+  snprintf(message, sizeof message, "%s", parc_errmsg());
+  printf("  locked: parc_cache_open returned %d after %.1f s (%s)\n", rc, now() - t0, message);
+  int moved = exists(path_in(dir, "parc-cache.sqlite.damaged"));
+  sqlite3_close(holder);
+  if (rc == PARC_OK) parc_cache_close(c);
+  int rows = moved ? -1 : (int)entries(dir);
+  remove_dir(dir);
+  CHECK_INT(PARC_ESYS, rc);
+  CHECK(strstr(message, file) != NULL);
+  CHECK(strstr(message, "locked") != NULL);
+  CHECK_INT(0, moved);
+  CHECK_INT(100, rows);
 }
 
 /* ---- not a regular file ---------------------------------------------------- */
