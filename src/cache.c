@@ -240,7 +240,8 @@ static int make_directory(const char *path) {
       int e = errno;
       char *what = parc__format("parc_cache_open: cannot create the cache directory %s", copy);
       errno = e;
-      rc = what ? parc__error_errno(what) : parc__error(PARC_ENOMEM, "parc_cache_open: out of memory");
+      rc = what ? parc__error_errno(what)
+                : parc__error(PARC_ENOMEM, "parc_cache_open: out of memory");
       parc__free(what);
       break;
     }

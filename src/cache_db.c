@@ -131,7 +131,8 @@ static const char *file_kind(mode_t mode) {
    umask 002 and a group per user, every directory a user makes is 0775. */
 static int check_directory(parc_cache *c, bool *shared) {
   struct stat st;
-  if (stat(c->dir, &st) != 0) return parc__error_errno("parc_cache_open: cannot stat the cache directory");
+  if (stat(c->dir, &st) != 0)
+    return parc__error_errno("parc_cache_open: cannot stat the cache directory");
   bool ours = st.st_uid == geteuid();
   bool writable = (st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != getegid());
   *shared = !ours || writable;
@@ -173,7 +174,8 @@ static int check_place(parc_cache *c, bool *shared_out) {
   static const char *const suffixes[] = {"", "-wal", "-shm"};
   for (int i = 0; rc == PARC_OK && i < 3; i++) {
     char *name = parc__format("%s%s", c->file, suffixes[i]);
-    rc = name ? check_own(c, name, shared) : parc__error(PARC_ENOMEM, "parc_cache_open: out of memory");
+    rc = name ? check_own(c, name, shared)
+              : parc__error(PARC_ENOMEM, "parc_cache_open: out of memory");
     parc__free(name);
   }
   return rc;
@@ -203,14 +205,17 @@ static int open_file(parc_cache *c, int flags, bool shared) {
     return -1;
   }
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
-    if (!S_ISREG(st.st_mode))
-      parc__error(PARC_EINVAL, "parc_cache_open: %s is %s, not a cache file; it was left "
-                               "untouched", c->file, file_kind(st.st_mode));
-    else
-      parc__error(PARC_ESYS, "parc_cache_open: cannot stat %s: %s", c->file, strerror(e));
+    parc__error(PARC_ESYS, "parc_cache_open: cannot stat %s: %s", c->file, strerror(e));
+    errno = e;
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    parc__error(PARC_EINVAL, "parc_cache_open: %s is %s, not a cache file; it was left untouched",
+                c->file, file_kind(st.st_mode));
     errno = EINVAL;
     return -1;
   }
@@ -294,7 +299,9 @@ static int open_checked(parc_cache *c) {
   if (magic == OPEN_DAMAGED) return OPEN_DAMAGED;
   rc = create_file(c, shared);
   if (rc) return rc;
-  if (sqlite3_open_v2(c->file, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+  /* NOFOLLOW: SQLite refuses a link at the file, its -wal and its -shm. */
+  if (sqlite3_open_v2(c->file, &c->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
                       NULL) != SQLITE_OK)
     return db_failed(c, "cannot open");
   sqlite3_busy_timeout(c->db, 30000);
@@ -333,7 +340,8 @@ static int open_checked(parc_cache *c) {
     sqlite3_finalize(st);
     if (!ok && step == SQLITE_ROW) return OPEN_DAMAGED;
     if (!ok) return db_failed(c, "cannot check the file (PRAGMA quick_check)");
-    if (!query_int(c, "PRAGMA user_version", &version)) return db_failed(c, "cannot read the header");
+    if (!query_int(c, "PRAGMA user_version", &version))
+      return db_failed(c, "cannot read the header");
     if (version > CACHE_SCHEMA)
       return parc__error(PARC_EINVAL,
                          "parc_cache_open: %s was written by a newer parc (schema %lld, this "
@@ -359,10 +367,14 @@ static int open_checked(parc_cache *c) {
   exec(c, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144;"
           "PRAGMA temp_store = MEMORY");
   if (app == 0 && (rc = create_schema(c)) != PARC_OK) return rc;
+  /* A statement that does not fit the schema (SQLITE_ERROR: no such
+     table or column) means a damaged schema; anything else, db_failed. */
   for (int i = 0; i < ST_COUNT; i++)
     if (sqlite3_prepare_v3(c->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL) !=
         SQLITE_OK)
-      return db_failed(c, "cannot prepare a statement");
+      return (sqlite3_errcode(c->db) & 0xff) == SQLITE_ERROR
+                 ? OPEN_DAMAGED
+                 : db_failed(c, "cannot prepare a statement");
   return OPEN_OK;
 }
 

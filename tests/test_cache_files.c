@@ -315,6 +315,31 @@ TEST_WITH_LIMIT(a_cache_locked_past_the_busy_timeout_is_reported_not_moved_aside
   CHECK_INT(100, rows);
 }
 
+/* Damage is still rebuilt: a parc cache whose results table is gone. */
+TEST(a_cache_with_a_damaged_schema_is_still_rebuilt) {
+  const char *dir = fresh_dir();
+  fill(dir, 10);
+  sqlite3 *db = NULL;
+  CHECK_INT(SQLITE_OK, sqlite3_open(path_in(dir, "parc-cache.sqlite"), &db));
+  CHECK_INT(SQLITE_OK, sqlite3_exec(db, "DROP TABLE results", NULL, NULL, NULL));
+  sqlite3_close(db);
+  parc_cache *c = NULL;
+  int rc = parc_cache_open(&c, dir, NULL);
+  printf("  results table dropped: parc_cache_open returned %d (%s)\n", rc, rc ? parc_errmsg() : "");
+  bool moved = exists(path_in(dir, "parc-cache.sqlite.damaged"));
+  long rows = -1;
+  if (rc == PARC_OK) {
+    parc_cache_info info;
+    rc = parc_cache_stats(c, &info);
+    rows = (long)info.entries;
+    parc_cache_close(c);
+  }
+  remove_dir(dir);
+  CHECK_OK(rc);
+  CHECK(moved);
+  CHECK_INT(0, rows);
+}
+
 /* ---- not a regular file ---------------------------------------------------- */
 
 static void fifo_body(const char *dir) {
