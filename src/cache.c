@@ -236,9 +236,13 @@ static int make_directory(const char *path) {
     char saved = *p;
     *p = '\0';
     if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+      /* A long path is shortened in the message, errno's text never. */
       int e = errno;
-      rc = parc__error(PARC_ESYS, "parc_cache_open: cannot create the cache directory %s: %s",
-                       copy, strerror(e));
+      char *what = parc__format("parc_cache_open: cannot create the cache directory %s", copy);
+      errno = e;
+      rc = what ? parc__error_errno(what)
+                : parc__error(PARC_ENOMEM, "parc_cache_open: out of memory");
+      parc__free(what);
       break;
     }
     *p = saved;

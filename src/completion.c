@@ -361,8 +361,10 @@ int parc__completion_status(const parc__completion *c, size_t index) {
 const char *parc__completion_message(const parc__completion *c, size_t index) {
   const char *text = NULL;
   lock(c);
-  int status = status_locked(c, index);
-  if (is_failure(status) && status != PARC_EINVAL) {
+  /* A task's own PARC_EINVAL has its message like any failure; an index
+     never submitted (no record) has none. */
+  int status = record_of(c, index) ? status_locked(c, index) : PARC_OK;
+  if (is_failure(status)) {
     const parc__failure *found = find_failure(c, index);
     text = found && found->text ? found->text : parc_strerror(status);
   }

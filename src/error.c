@@ -42,9 +42,14 @@ int parc__error(int status, const char *fmt, ...) {
   return status;
 }
 
+/* The message is cut at PARC__MESSAGE_MAX bytes: a long path in `what`
+   is shortened (its end replaced by "..."), never errno's text. */
 int parc__error_errno(const char *what) {
   int saved = errno;
-  return parc__error(PARC_ESYS, "%s: %s", what, strerror(saved));
+  const char *text = strerror(saved);
+  size_t room = sizeof last_message - strlen(text) - 3;   /* ": " and the NUL */
+  if (strlen(what) <= room) return parc__error(PARC_ESYS, "%s: %s", what, text);
+  return parc__error(PARC_ESYS, "%.*s...: %s", (int)(room - 3), what, text);
 }
 
 char *parc__vformat(const char *fmt, va_list ap) {

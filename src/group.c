@@ -13,6 +13,7 @@
  */
 #include "parc_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -256,6 +257,9 @@ static bool help(parc_group *g, bool one) {
 int parc_group_next(parc_group *g, double timeout, size_t *index) {
   if (!g) return parc__error(PARC_EINVAL, "parc_group_next: g is NULL");
   if (g->sparse) return parc__error(PARC_EINVAL, "parc_group_next: not a next-able group");
+  if (isnan(timeout))
+    return parc__error(PARC_EINVAL, "parc_group_next: timeout is NaN (a negative timeout waits "
+                                    "forever, 0 polls)");
   double deadline = timeout < 0 ? -1 : parc__now() + timeout;
   parc__completion *c = &g->completion;
   for (;;) {
@@ -290,6 +294,9 @@ static int wait_all(parc_group *g, double timeout) {
 
 int parc_group_wait(parc_group *g, double timeout) {
   if (!g) return parc__error(PARC_EINVAL, "parc_group_wait: g is NULL");
+  if (isnan(timeout))
+    return parc__error(PARC_EINVAL, "parc_group_wait: timeout is NaN (a negative timeout waits "
+                                    "forever, 0 polls)");
   int rc = wait_all(g, timeout);
   return rc ? rc : parc__completion_outcome(&g->completion, "parc_group_wait");
 }

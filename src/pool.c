@@ -9,6 +9,7 @@
  */
 #include "parc_internal.h"
 
+#include <math.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -132,6 +133,10 @@ static const parc__backend_ops *backend_ops(parc_backend backend) {
   }
 }
 
+/* The longest per-task timeout: its nanoseconds, added to a monotonic
+   clock reading, fit in 64 bits with room to spare. */
+#define TIMEOUT_MAX 1e9
+
 static int check_config(const parc_config *cfg) {
   if ((unsigned)cfg->backend > PARC_MPI)
     return parc__error(PARC_EINVAL, "parc_pool_create: unknown backend %d", (int)cfg->backend);
@@ -141,6 +146,10 @@ static int check_config(const parc_config *cfg) {
   if (!(cfg->timeout >= 0))
     return parc__error(PARC_EINVAL, "parc_pool_create: timeout must be >= 0 seconds, got %g",
                        cfg->timeout);
+  if (cfg->timeout > TIMEOUT_MAX)
+    return parc__error(PARC_EINVAL,
+                       "parc_pool_create: timeout = %g s is beyond %g s (31 years); use 0 or "
+                       "INFINITY for no limit", cfg->timeout, TIMEOUT_MAX);
   if (cfg->timeout > 0 && (cfg->backend == PARC_THREADS || cfg->backend == PARC_SERIAL))
     return parc__error(PARC_EINVAL,
                        "parc_pool_create: timeout needs PARC_PROCESSES or PARC_MPI "
@@ -205,6 +214,8 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
   parc_config ignored = config;
   int rc = apply_environment(&ignored);
   if (rc) return rc;
+  /* INFINITY means no limit: stored as 0, which every backend reads so. */
+  if (isinf(config.timeout) && config.timeout > 0) config.timeout = 0;
   rc = check_config(&config);
   if (rc) return rc;
   const parc__backend_ops *ops = backend_ops(config.backend);

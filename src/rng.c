@@ -17,6 +17,7 @@
 enum { SEED, STREAM, BLOCK, WORD0, WORD1, USED };
 
 void parc_rng_init(parc_rng *r, uint64_t seed, uint64_t stream) {
+  if (!r) return;
   r->opaque[SEED] = seed;
   r->opaque[STREAM] = stream;
   r->opaque[BLOCK] = 0;
@@ -39,15 +40,18 @@ static void refill(parc_rng *r) {
 }
 
 uint64_t parc_rng_u64(parc_rng *r) {
+  if (!r) return 0;
   if (r->opaque[USED] >= 2) refill(r);
   return r->opaque[WORD0 + r->opaque[USED]++];
 }
 
 double parc_rng_uniform(parc_rng *r) {
+  if (!r) return 0;
   return (double)(parc_rng_u64(r) >> 11) * 0x1.0p-53;
 }
 
 double parc_rng_normal(parc_rng *r, double mean, double sd) {
+  if (!r) return 0;
   /* 1 - u is in (0, 1], so the log is finite. */
   double u1 = 1.0 - parc_rng_uniform(r);
   double u2 = parc_rng_uniform(r);

@@ -20,6 +20,15 @@ add_dependencies(test_cache cache_helper_a cache_helper_b)
 include(${PROJECT_SOURCE_DIR}/cmake/parc_test_cases.cmake)
 parc_test_cases(test_cache test_cache LABELS threads)
 
+# The cache file's storage: full disk, read-only, FIFOs, links, shared
+# directories (tests/test_cache_files.c; the mounting tests skip without root).
+add_executable(test_cache_files ${PROJECT_SOURCE_DIR}/tests/test_cache_files.c)
+target_link_libraries(test_cache_files PRIVATE parc ${PARC_TEST_LIBS})
+target_include_directories(test_cache_files PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+target_compile_options(test_cache_files PRIVATE ${PARC_WARNINGS})
+target_compile_definitions(test_cache_files PRIVATE _GNU_SOURCE)
+parc_test_cases(test_cache_files test_cache_files LABELS threads)
+
 # `parc cache stats|clear` on a cache the helper filled.
 if(EXISTS ${PROJECT_SOURCE_DIR}/tools/parc/parc.cmake)   # parc_tool is defined later
   set(PARC_CACHE_TOOL_DIR ${PROJECT_BINARY_DIR}/cache_tool_test)

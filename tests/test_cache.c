@@ -211,6 +211,31 @@ TEST(unwritable_directory_fails_clearly_and_the_map_runs_uncached) {
   remove_dir(base);
 }
 
+/* Messages are cut at 1 KiB: a long path is shortened, errno's text kept. */
+TEST(a_long_path_never_pushes_errnos_text_out_of_the_message) {
+  const char *base = fresh_dir();
+  char *file = path_in(base, "file");
+  FILE *f = fopen(file, "w");
+  CHECK(f != NULL);
+  fclose(f);
+  char dir[2048];
+  int n = snprintf(dir, sizeof dir, "%s/file/", base);
+  memset(dir + n, 'd', sizeof dir - (size_t)n - 1);
+  dir[sizeof dir - 1] = '\0';
+  parc_cache *c = (parc_cache *)1;
+  int rc = parc_cache_open(&c, dir, NULL);
+  char message[2048];
+  snprintf(message, sizeof message, "%s", parc_errmsg());
+  remove_dir(base);   /* first: nothing is left behind when a check fails */
+  size_t n_message = strlen(message);
+  printf("  %zu bytes: ...%s\n", n_message, message + (n_message > 40 ? n_message - 40 : 0));
+  CHECK_INT(PARC_ESYS, rc);
+  CHECK(c == NULL);
+  CHECK(strstr(message, "parc_cache_open: cannot create the cache directory /tmp/") == message);
+  CHECK(n_message < 1024);
+  CHECK(strstr(message, "...: Not a directory") != NULL);
+}
+
 TEST(garbage_file_is_refused_and_left_untouched) {
   const char *dir = fresh_dir();
   char *file = path_in(dir, "parc-cache.sqlite");

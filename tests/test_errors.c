@@ -3,7 +3,9 @@
    CPU counting and status names. */
 #include <parc.h>
 #include <pthread.h>
+#include <math.h>
 #include <sched.h>
+#include <time.h>
 
 #include "fixture.h"
 #include "harness.h"
@@ -40,6 +42,81 @@ TEST(pool_create_rejects_bad_configs) {
   parc_config_default(&cfg);
   cfg.verbose = 3;
   CHECK_ERROR(PARC_EINVAL, "verbose", parc_pool_create(&pool, &cfg));
+}
+
+static int twice(const void *in, void *out, parc_task *t) {
+  (void)t;
+  *(int *)out = 2 * *(const int *)in;
+  return 0;
+}
+
+/* timeout = INFINITY is no limit, on every backend (stored as 0); what
+   cannot be counted in nanoseconds (beyond 1e9 s) is refused. */
+TEST(an_infinite_timeout_is_no_limit_and_one_beyond_1e9_s_is_refused) {
+  int in[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[8], status[8];
+  parc_backend backends[] = {PARC_PROCESSES, PARC_THREADS, PARC_SERIAL};
+  for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
+    parc_config cfg = test_config(backends[b], 2);
+    cfg.timeout = INFINITY;
+    parc_pool *pool = test_pool_if_built(&cfg);
+    if (!pool) continue;
+    memset(out, 0, sizeof out);
+    int rc = parc_map(pool, twice, in, sizeof in[0], out, sizeof out[0], 8, NULL, status);
+    printf("  %s, timeout INFINITY: parc_map returned %s, task 0 %s\n",
+           test_backend_name(backends[b]), parc_status_name(rc), parc_status_name(status[0]));
+    CHECK_OK(rc);
+    for (int i = 0; i < 8; i++) CHECK_INT(2 * in[i], out[i]);
+    parc_pool_destroy(pool);
+  }
+  /* The longest timeout there is still counts. */
+  parc_config longest = test_config(PARC_PROCESSES, 1);
+  longest.timeout = 1e9;
+  parc_pool *pool = test_pool_if_built(&longest);
+  if (pool) {
+    CHECK_OK(parc_map(pool, twice, in, sizeof in[0], out, sizeof out[0], 8, NULL, status));
+    parc_pool_destroy(pool);
+  }
+  pool = (parc_pool *)in;
+  double huge[] = {1e11, 1e300, 2e9};
+  for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+    parc_config cfg = test_config(PARC_PROCESSES, 1);
+    cfg.timeout = huge[i];
+    CHECK_ERROR(PARC_EINVAL, "beyond 1e+09 s", parc_pool_create(&pool, &cfg));
+    CHECK(pool == NULL);
+  }
+  parc_config cfg = test_config(PARC_PROCESSES, 1);
+  cfg.timeout = -INFINITY;
+  CHECK_ERROR(PARC_EINVAL, "timeout must be >= 0", parc_pool_create(&pool, &cfg));
+  cfg.timeout = NAN;
+  CHECK_ERROR(PARC_EINVAL, "timeout must be >= 0", parc_pool_create(&pool, &cfg));
+}
+
+static int slow(const void *in, void *out, parc_task *t) {
+  (void)in, (void)out, (void)t;
+  struct timespec ts = {0, 20000000};
+  nanosleep(&ts, NULL);
+  return 0;
+}
+
+/* A NaN timeout is a mistake, not "forever". */
+TEST(nan_timeouts_of_next_and_wait_are_refused) {
+  parc_pool *pool = test_pool(PARC_THREADS, 1);
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  int in[2] = {0}, out[2];
+  CHECK_OK(parc_group_map(g, slow, in, sizeof in[0], out, sizeof out[0], 2));
+  size_t index = 99;
+  CHECK_ERROR(PARC_EINVAL, "parc_group_next: timeout is NaN", parc_group_next(g, NAN, &index));
+  CHECK_SIZE(99, index);
+  CHECK_ERROR(PARC_EINVAL, "parc_group_wait: timeout is NaN", parc_group_wait(g, NAN));
+  CHECK_ERROR(PARC_EINVAL, "parc_group_wait: timeout is NaN", parc_group_wait(g, -NAN));
+  /* Infinity still waits, and both tasks are there to be reported. */
+  CHECK_OK(parc_group_wait(g, INFINITY));
+  CHECK_OK(parc_group_next(g, INFINITY, &index));
+  CHECK_OK(parc_group_next(g, -1, &index));
+  CHECK_INT(PARC_DONE, parc_group_next(g, 0, &index));
+  parc_group_destroy(g);
+  parc_pool_destroy(pool);
 }
 
 TEST(worker_count_rules) {

@@ -3,6 +3,7 @@
    start exists for: OpenMP in the caller before the pool, then in tasks. The
    shared conformance suite also runs on exec start (process.cmake). */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <omp.h>
 #include <parc.h>
@@ -183,6 +184,41 @@ TEST(exec_worker_init_runs_in_each_worker_with_a_shared_argument) {
   for (int i = 0; i < 8; i++) CHECK_INT(7, out[i]);
   CHECK_INT(2, atomic_load(init_runs));
   parc_pool_destroy(pool);
+}
+
+/* A task's own PARC_EINVAL (its function is in a library the caller
+   dlopen()ed, which an exec-started worker does not load) has a readable
+   message; an index never submitted has none. Both statuses are
+   PARC_EINVAL: the message tells them apart (parc.h, parc_group_message). */
+TEST(a_task_function_in_a_dlopened_library_fails_einval_with_its_message) {
+  void *lib = dlopen(DL_TASK_SO, RTLD_NOW);
+  if (!lib) FAIL_AT("dlopen %s: %s", DL_TASK_SO, dlerror());
+  parc_fn fn;
+  void *symbol = dlsym(lib, "dl_task_double");
+  CHECK(symbol != NULL);
+  memcpy(&fn, &symbol, sizeof fn);
+  parc_config cfg = test_config(PARC_PROCESSES, 1);
+  cfg.start = PARC_START_EXEC;
+  parc_pool *pool = test_pool_config(&cfg);
+  int in[3] = {1, 2, 3}, out[3] = {0};
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_map(g, fn, in, sizeof in[0], out, sizeof out[0], 3));
+  CHECK_ERROR(PARC_EINVAL, "exec start: the task's function is not in the program",
+              parc_group_wait(g, 60));
+  CHECK_INT(PARC_EINVAL, parc_group_status(g, 0));
+  const char *message = parc_group_message(g, 0);
+  printf("  task 0: %s, message \"%s\"\n", parc_status_name(parc_group_status(g, 0)),
+         message ? message : "(null)");
+  CHECK(message != NULL);
+  CHECK(strstr(message, "exec start: the task's function is not in the program") != NULL);
+  CHECK(strstr(message, "dl_task") != NULL);   /* names the library */
+  /* Never submitted: the same status, no message. */
+  CHECK_INT(PARC_EINVAL, parc_group_status(g, 3));
+  CHECK(parc_group_message(g, 3) == NULL);
+  parc_group_destroy(g);
+  parc_pool_destroy(pool);
+  dlclose(lib);
 }
 
 /* ---- PARC_START=exec, and nothing left behind ------------------------------------ */

@@ -96,4 +96,12 @@ TEST(normal_has_requested_mean_and_sd) {
   CHECK_NEAR(5.0, sd, 0.05);
 }
 
+/* NULL is harmless: init does nothing, the draws return 0. */
+TEST(a_null_stream_is_harmless) {
+  parc_rng_init(NULL, 1, 2);
+  CHECK_INT(0, parc_rng_u64(NULL));
+  CHECK_NEAR(0.0, parc_rng_uniform(NULL), 0);
+  CHECK_NEAR(0.0, parc_rng_normal(NULL, 5, 1), 0);
+}
+
 int main(int argc, char **argv) { return harness_main(argc, argv); }
