@@ -1,9 +1,11 @@
-# The parc tool. A subcommand joins when its file exists.
+# The parc tool. A subcommand joins when its file exists; its helpers are
+# the files named after it (trace_read.c, ... for trace_cmd.c).
 set(PARC_TOOL_SOURCES ${PROJECT_SOURCE_DIR}/tools/parc/main.c)
 set(PARC_TOOL_DEFINES "")
-foreach(cmd IN ITEMS bench cache)
+foreach(cmd IN ITEMS bench cache trace)
   if(EXISTS ${PROJECT_SOURCE_DIR}/tools/parc/${cmd}_cmd.c)
-    list(APPEND PARC_TOOL_SOURCES ${PROJECT_SOURCE_DIR}/tools/parc/${cmd}_cmd.c)
+    file(GLOB PARC_TOOL_PARTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tools/parc/${cmd}_*.c)
+    list(APPEND PARC_TOOL_SOURCES ${PARC_TOOL_PARTS})
     string(TOUPPER ${cmd} CMD)
     list(APPEND PARC_TOOL_DEFINES PARC_TOOL_HAVE_${CMD})
   endif()
