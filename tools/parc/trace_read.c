@@ -313,11 +313,16 @@ static parse_rc object(cursor *c, member_fn member, void *obj) {
   }
 }
 
-/* A string member, replacing an earlier one of the same key. */
+/* A string member, replacing an earlier one of the same key. Control
+   characters become blanks: names and messages go to terminals and into
+   gnuplot scripts, one line each. */
 static parse_rc string_member(cursor *c, char **field) {
   skip_ws(c);
   free(*field);
-  return string(c, field);
+  parse_rc rc = string(c, field);
+  for (char *q = rc == PARSE_OK ? *field : NULL; q && *q; q++)
+    if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = ' ';
+  return rc;
 }
 
 static parse_rc args_member(cursor *c, const char *key, void *obj) {
@@ -404,8 +409,8 @@ static parse_rc other_member(cursor *c, const char *key, void *obj) {
   return value_skip(c, 2);
 }
 
-/* The top level: c->events_seen tells a cut inside the list (kept) from a
-   cut before it (not a trace). */
+/* The top level: events_seen tells a cut inside the event list (kept)
+   from a cut before it (not a trace). */
 typedef struct top {
   trace *t;
   int events_seen;
@@ -434,8 +439,10 @@ int trace_parse(trace *t, const char *text, size_t len, char *err, size_t err_si
   }
   parse_rc rc = object(&c, top_member, &d);
   if (rc == PARSE_OK && peek(&c) != END) rc = bad(&c, "text after the trace's end");
-  if (rc == PARSE_OK && !d.events_seen) rc = bad(&c, "not a trace (no traceEvents)");
-  if (rc == PARSE_CUT && !d.events_seen) rc = bad(&c, "not a trace (it ends before traceEvents)");
+  if (rc != PARSE_BAD && !d.events_seen) {
+    snprintf(err, err_size, "not a trace (%s)", rc == PARSE_OK ? "no traceEvents" : "it ends before traceEvents");
+    rc = PARSE_BAD;
+  }
   if (rc == PARSE_BAD) {
     trace_free(t);
     return -1;
