@@ -125,7 +125,8 @@ TEST(escapes_and_blanks) {
   CHECK_STR("caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\" \xef\xbf\xbdx", t.events[0].name);
   CHECK_STR("a b c", t.events[0].message);   /* control characters become blanks */
   CHECK_INT('X', t.events[0].ph);
-  CHECK_INT(-1, t.events[0].index);          /* absent numbers are -1 */
+  CHECK_INT(-1, t.events[0].index);          /* absent numbers are -1, */
+  CHECK_INT(1, t.events[0].try_no);          /* but a try is try 1 */
   CHECK_INT(1, t.closed);                    /* no otherData: closed, yet ... */
   CHECK_INT(0, t.complete);                  /* ... not marked complete */
   trace_free(&t);

@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* One event. Numbers the event lacks are -1, strings NULL, flags 0. */
+/* One event. Numbers the event lacks are -1, strings NULL, flags 0; but
+   the writer leaves a try's defaults out, so an 'X' event without a try
+   reads as try 1, and one without a status is PARC_OK (trace_status). */
 typedef struct trace_event {
   char ph;              /* 'X' a task's try, 'i' an instant, 'C' a counter, 'M' a name */
   long long pid, tid;
@@ -47,6 +49,9 @@ int trace_read(trace *t, const char *path, char *err, size_t err_size);
 int trace_parse(trace *t, const char *text, size_t len, char *err, size_t err_size);
 /* Frees what the trace holds; harmless on an empty or zeroed trace. */
 void trace_free(trace *t);
+
+/* e's status: its args.status, or "PARC_OK" when it has none. */
+const char *trace_status(const trace_event *e);
 
 /* One timeline row: a worker of one process (pid), tid 0 the pool. */
 typedef struct trace_row {

@@ -45,8 +45,8 @@ static int is(const char *s, const char *want) { return s && strcmp(s, want) == 
 static int class_of(const trace_event *e) {
   if (e->ph == 'X') {
     if (e->cached) return MARK_CACHED;
-    if (is(e->status, "PARC_OK")) return BAR_OK;
-    if (is(e->status, "PARC_ECANCELED")) return BAR_CANCELED;
+    if (is(trace_status(e), "PARC_OK")) return BAR_OK;
+    if (is(trace_status(e), "PARC_ECANCELED")) return BAR_CANCELED;
     return BAR_FAILED;
   }
   if (e->ph != 'i') return NOT_DRAWN;

@@ -380,6 +380,7 @@ static parse_rc event(cursor *c, trace *t) {
   trace_event e = {.ph = 0, .pid = -1, .tid = -1, .index = -1, .chunk = -1, .try_no = -1,
                    .group = -1, .queued = -1, .running = -1, .done = -1};
   parse_rc rc = object(c, event_member, &e);
+  if (e.ph == 'X' && e.try_no < 0) e.try_no = 1;   /* the writer leaves try 1 out */
   if (rc == PARSE_OK && push(t, &e) != 0) rc = bad(c, "out of memory");
   if (rc != PARSE_OK) event_free(&e);
   return rc;

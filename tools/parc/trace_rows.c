@@ -1,7 +1,7 @@
 /*
  * trace_rows.c — what summary and plot both derive from a trace: its rows
- * (one per worker of each process), its span, and the sentence a cut
- * trace gets.
+ * (one per worker of each process), its span, a task's status, and the
+ * sentence a cut trace gets.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +58,10 @@ size_t trace_row_find(const trace_row *rows, size_t count, long long pid, long l
   trace_row key = {pid, tid, ""};
   const trace_row *hit = bsearch(&key, rows, count, sizeof *rows, row_order);
   return hit ? (size_t)(hit - rows) : count;
+}
+
+const char *trace_status(const trace_event *e) {
+  return e->status ? e->status : "PARC_OK";
 }
 
 void trace_span(const trace *t, double *first, double *last) {

@@ -60,10 +60,6 @@ static int slowest_first(const void *a, const void *b) {
   return c ? c : cmp_double(x->ts, y->ts);
 }
 
-static const char *status_of(const trace_event *e) {
-  return e->status ? e->status : "(none)";
-}
-
 /* ---- tasks and their statuses -------------------------------------------- */
 
 typedef struct status_count {
@@ -105,8 +101,8 @@ static int print_tasks(const trace *t, FILE *out) {
     retries += x[i]->try_no > 1;
     if (i + 1 < n && same_task(x[i], x[i + 1])) continue;   /* not its last try */
     tasks++;
-    failed += !x[i]->status || strcmp(x[i]->status, "PARC_OK") != 0;
-    count_status(counts, &kinds, status_of(x[i]));
+    failed += strcmp(trace_status(x[i]), "PARC_OK") != 0;
+    count_status(counts, &kinds, trace_status(x[i]));
   }
   qsort(counts, kinds, sizeof *counts, most_first);
   fprintf(out, "tasks      %zu (%zu tries: %zu retries; %zu cached)\n", tasks, n, retries, cached);
@@ -216,7 +212,7 @@ static int print_slowest(const trace *t, FILE *out) {
     char took[32];
     size_t r = trace_row_find(rows, n_rows, x[i]->pid, x[i]->tid);
     fprintf(out, "  %2zu. %8lld  %-16s %12s  %-14s %lld\n", i + 1, x[i]->index, rows[r].label,
-            duration(x[i]->dur, took, sizeof took), status_of(x[i]), x[i]->try_no);
+            duration(x[i]->dur, took, sizeof took), trace_status(x[i]), x[i]->try_no);
   }
   free(x), free(rows);
   return 0;
