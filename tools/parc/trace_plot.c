@@ -40,6 +40,14 @@ static const mark_class classes[N_CLASSES] = {
     [MARK_CANCEL] = {"cancel", "points pt 3 ps 1.4 lc rgb '#606060'"},
 };
 
+/* Where a mark sits in its row: cached answers on the bars' line, task
+   faults just above the bars, what the pool did about them just below,
+   so that a crash, its retry and the replacement do not hide each other. */
+static double mark_offset(int k) {
+  if (k == MARK_CACHED) return 0;
+  return k == MARK_CRASH || k == MARK_TIMEOUT ? -0.45 : 0.45;
+}
+
 static int is(const char *s, const char *want) { return s && strcmp(s, want) == 0; }
 
 static int class_of(const trace_event *e) {
@@ -97,7 +105,7 @@ static void write_axes(FILE *gp, const trace *t, const char *path, const trace_r
     fprintf(gp, " at graph 0.01, graph 1.04 noenhanced tc rgb '#d62728'\n");
   }
   fprintf(gp, "set xlabel 'time since the pool started (%s)'\nset xrange [0:*]\n", unit);
-  fprintf(gp, "set yrange [%zu.6:-0.6]\nset ytics noenhanced (", n_rows ? n_rows - 1 : 0);
+  fprintf(gp, "set yrange [%zu.65:-0.65]\nset ytics noenhanced (", n_rows ? n_rows - 1 : 0);
   for (size_t r = 0; r < n_rows; r++) {
     fprintf(gp, "%s", r ? ", " : "");
     put_quoted(gp, rows[r].label, sizeof rows[r].label);
@@ -115,7 +123,7 @@ static void write_plot(FILE *gp, const char *data, const int used[N_CLASSES]) {
     if (k <= BAR_CANCELED)
       fprintf(gp, " using ($1==%d ? ($3+$4)/2 : NaN):2:3:4:($2-0.35):($2+0.35)", k);
     else
-      fprintf(gp, " using ($1==%d ? $3 : NaN):2", k);
+      fprintf(gp, " using ($1==%d ? $3 : NaN):($2%+.2f)", k, mark_offset(k));
     fprintf(gp, " with %s title '%s'", classes[k].style, classes[k].title);
     any = 1;
   }

@@ -3,10 +3,11 @@
  *
  * Tasks are counted once each (a retried task has one 'X' event per try;
  * its status is its last try's); workers by their own tries. A worker's
- * dispatch overhead is the part of the time from its first event to its
- * last that it spent in no task, per task: what claiming, queueing and
- * reporting cost it. Inside one claimed chunk the gap between two tasks
- * is nothing but that cost, so its median is the cleanest figure.
+ * dispatch overhead is the time between its tasks, per task, leaving out
+ * the gaps longer than 1 ms (idle: no work was there for it, reported
+ * apart): what claiming, queueing and reporting cost it. Inside one
+ * claimed chunk the gap between two tasks is nothing but that cost, so
+ * its median is the cleanest figure.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +157,7 @@ static worker_stats worker_measure(const trace_event **x, size_t from, size_t to
 static void print_worker(const trace_row *row, worker_stats w, double span, FILE *out) {
   char overhead[32];
   double covered = w.last - w.first;
-  double per_task = w.tries ? (covered - w.busy) / (double)w.tries : 0;
+  double per_task = w.tries ? (covered - w.busy - w.idle) / (double)w.tries : 0;
   fprintf(out, "  %-16s %7zu %11.6f %6.1f%% %9zu %10.6f %14s\n", row->label, w.tries,
           w.busy / 1e6, span > 0 ? 100 * w.busy / span : 0.0, w.gaps, w.idle / 1e6,
           duration(per_task > 0 ? per_task : 0, overhead, sizeof overhead));
