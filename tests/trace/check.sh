@@ -136,8 +136,14 @@ errors() {
   has out '^       parc trace plot FILE -o OUT\.png \[--width PX\]$'
   run 0 help
   has out '^  trace '
-  PATH=/nonexistent run 1 trace plot "$dir/complete.json" -o "$tmp/nognuplot.png"
+  # A PATH with the tools these checks use, but no gnuplot.
+  mkdir "$tmp/bin"
+  for tool in cat grep wc; do ln -s "$(command -v $tool)" "$tmp/bin/$tool"; done
+  saved_path=$PATH
+  PATH=$tmp/bin
+  run 1 trace plot "$dir/complete.json" -o "$tmp/nognuplot.png"
   has err 'gnuplot not found'
+  PATH=$saved_path
   [ -e "$tmp/nognuplot.png" ] && { echo "FAIL: plot without gnuplot left a file"; fail=1; }
 }
 
