@@ -47,7 +47,8 @@ static void every_prefix(const char *name) {
     if (rc != 0) FAIL_AT("%s cut at %zu: %s", name, cut, err);
     int whole = cut >= len - 1;   /* the final newline may be missing */
     if (t.closed != whole) FAIL_AT("%s cut at %zu: closed %d", name, cut, t.closed);
-    if (t.count < last_count) FAIL_AT("%s cut at %zu: %zu events, before %zu", name, cut, t.count, last_count);
+    if (t.count < last_count)
+      FAIL_AT("%s cut at %zu: %zu events, before %zu", name, cut, t.count, last_count);
     if (text[cut - 1] == '\n' && !whole && t.count != whole_event_lines(text, cut))
       FAIL_AT("%s cut at %zu: %zu events, %zu whole lines", name, cut, t.count,
               whole_event_lines(text, cut));
@@ -76,9 +77,18 @@ static size_t garble(char *buf, size_t len, size_t cap) {
     size_t at = rnd(len), span = 1 + rnd(len - at < 40 ? len - at : 40);
     switch (rnd(4)) {
       case 0: buf[at] = (char)(buf[at] ^ (1 << rnd(8))); break;
-      case 1: if (len < cap) { memmove(buf + at + 1, buf + at, len - at); buf[at] = json[rnd(sizeof json - 1)]; len++; } break;
+      case 1:
+        if (len == cap) break;
+        memmove(buf + at + 1, buf + at, len - at);
+        buf[at] = json[rnd(sizeof json - 1)];
+        len++;
+        break;
       case 2: memmove(buf + at, buf + at + span, len - at - span); len -= span; break;
-      default: if (len + span <= cap) { memmove(buf + at + span, buf + at, len - at); len += span; } break;
+      default:   /* the span at `at` twice */
+        if (len + span > cap) break;
+        memmove(buf + at + span, buf + at, len - at);
+        len += span;
+        break;
     }
   }
   return len;
@@ -173,7 +183,8 @@ TEST(grammar_errors_name_their_line) {
     size_t len = strlen(bad[i][0]) + (i == sizeof bad / sizeof bad[0] - 1 ? 2 : 0);
     if (trace_parse(&t, bad[i][0], len, err, sizeof err) != -1)
       FAIL_AT("accepted %s", bad[i][0]);
-    if (!strstr(err, bad[i][1])) FAIL_AT("%s: expected \"%s\", got \"%s\"", bad[i][0], bad[i][1], err);
+    if (!strstr(err, bad[i][1]))
+      FAIL_AT("%s: expected \"%s\", got \"%s\"", bad[i][0], bad[i][1], err);
   }
 }
 

@@ -28,10 +28,14 @@ typedef struct mark_class {
 enum { BAR_OK, BAR_FAILED, BAR_CANCELED, MARK_CACHED, MARK_CRASH, MARK_TIMEOUT, MARK_RETRY,
        MARK_REPLACE, MARK_CANCEL, N_CLASSES, NOT_DRAWN = -1 };
 
+#define BAR_STYLE(border, fill) \
+  "boxxyerror fs solid 1.0 border lc rgb '" border "' lc rgb '" fill "'"
 static const mark_class classes[N_CLASSES] = {
-    [BAR_OK] = {"ok", "boxxyerror fs solid 1.0 border lc rgb '#1b7a1b' lc rgb '#2ca02c'"},
-    [BAR_FAILED] = {"failed", "boxxyerror fs solid 1.0 border lc rgb '#8b0000' lc rgb '#d62728'"},
-    [BAR_CANCELED] = {"cancelled", "boxxyerror fs solid 1.0 border lc rgb '#606060' lc rgb '#a0a0a0'"},
+    /* A bar's border is darker than its fill: a task too short for a pixel
+       still shows, and two tasks back to back stay two. */
+    [BAR_OK] = {"ok", BAR_STYLE("#1b7a1b", "#2ca02c")},
+    [BAR_FAILED] = {"failed", BAR_STYLE("#8b0000", "#d62728")},
+    [BAR_CANCELED] = {"cancelled", BAR_STYLE("#606060", "#a0a0a0")},
     [MARK_CACHED] = {"cached", "points pt 5 ps 0.6 lc rgb '#1f77b4'"},
     [MARK_CRASH] = {"crash", "points pt 2 ps 1.6 lw 2 lc rgb '#000000'"},
     [MARK_TIMEOUT] = {"timeout", "points pt 9 ps 1.4 lc rgb '#ff7f0e'"},
@@ -127,7 +131,9 @@ static void write_plot(FILE *gp, const char *data, const int used[N_CLASSES]) {
     fprintf(gp, " with %s title '%s'", classes[k].style, classes[k].title);
     any = 1;
   }
-  if (!any) fprintf(gp, "set label 2 'no tasks in this trace' at graph 0.4, graph 0.5\nplot NaN notitle");
+  if (!any)
+    fprintf(gp, "set label 2 'no tasks in this trace' at graph 0.4, graph 0.5\n"
+                "plot NaN notitle");
   fprintf(gp, "\nunset output\n");
 }
 
@@ -186,11 +192,13 @@ static int output_writable(const char *png, char *err, size_t size) {
 int trace_plot_write(const trace *t, const char *path, const char *png_path, int width,
                      char *err, size_t err_size) {
   if (!have_gnuplot())
-    return failed(err, err_size, "gnuplot not found (install the Debian package gnuplot-nox)", NULL);
+    return failed(err, err_size, "gnuplot not found (install the Debian package gnuplot-nox)",
+                  NULL);
   if (output_writable(png_path, err, err_size) != 0) return -1;
   trace_row *rows;
   size_t n_rows;
-  if (trace_rows_collect(t, &rows, &n_rows) != 0) return failed(err, err_size, "out of memory", NULL);
+  if (trace_rows_collect(t, &rows, &n_rows) != 0)
+    return failed(err, err_size, "out of memory", NULL);
   double first, last;
   trace_span(t, &first, &last);
   int seconds = last >= 2e6;
@@ -210,7 +218,8 @@ int trace_plot_write(const trace *t, const char *path, const char *png_path, int
   fclose(f);
   /* gnuplot dying early must be an error we report, not a SIGPIPE. */
   void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-  if (rc == 0) rc = run_gnuplot(t, path, data, png_path, width, rows, n_rows, seconds ? "s" : "ms", used);
+  if (rc == 0)
+    rc = run_gnuplot(t, path, data, png_path, width, rows, n_rows, seconds ? "s" : "ms", used);
   signal(SIGPIPE, old);
   unlink(data);
   free(rows);

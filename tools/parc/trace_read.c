@@ -106,8 +106,8 @@ static parse_rc unicode_escape(cursor *c, unsigned *cp) {
     return PARSE_OK;
   }
   unsigned low;
-  if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u' || hex4(c->p + 2, &low) != 0 || low < 0xDC00 ||
-      low > 0xDFFF) {
+  if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u' || hex4(c->p + 2, &low) != 0 ||
+      low < 0xDC00 || low > 0xDFFF) {
     *cp = 0xFFFD;
     return PARSE_OK;
   }
@@ -435,13 +435,15 @@ int trace_parse(trace *t, const char *text, size_t len, char *err, size_t err_si
   cursor c = {text, text, text + len, err, err_size};
   top d = {t, 0};
   if (peek(&c) != '{') {
-    snprintf(err, err_size, "%s", len ? "not a trace (it does not start with '{')" : "empty file, not a trace");
+    snprintf(err, err_size, "%s",
+             len ? "not a trace (it does not start with '{')" : "empty file, not a trace");
     return -1;
   }
   parse_rc rc = object(&c, top_member, &d);
   if (rc == PARSE_OK && peek(&c) != END) rc = bad(&c, "text after the trace's end");
   if (rc != PARSE_BAD && !d.events_seen) {
-    snprintf(err, err_size, "not a trace (%s)", rc == PARSE_OK ? "no traceEvents" : "it ends before traceEvents");
+    snprintf(err, err_size, "not a trace (%s)",
+             rc == PARSE_OK ? "no traceEvents" : "it ends before traceEvents");
     rc = PARSE_BAD;
   }
   if (rc == PARSE_BAD) {
