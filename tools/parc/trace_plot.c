@@ -100,14 +100,15 @@ static void write_axes(FILE *gp, const trace *t, const char *path, const trace_r
                        size_t n_rows, const char *unit) {
   char note[128];
   trace_incomplete_note(t, note, sizeof note);
+  /* A cut trace says so in a second title line. */
   fprintf(gp, "set title ");
   put_quoted(gp, path, 200);
-  fprintf(gp, " noenhanced\n");
   if (note[0]) {
-    fprintf(gp, "set label 1 ");
+    fprintf(gp, " . \"\\n\" . ");
     put_quoted(gp, note, 200);
-    fprintf(gp, " at graph 0.01, graph 1.04 noenhanced tc rgb '#d62728'\n");
+    fprintf(gp, " tc rgb '#d62728'");
   }
+  fprintf(gp, " noenhanced\n");
   fprintf(gp, "set xlabel 'time since the pool started (%s)'\nset xrange [0:*]\n", unit);
   fprintf(gp, "set yrange [%zu.65:-0.65]\nset ytics noenhanced (", n_rows ? n_rows - 1 : 0);
   for (size_t r = 0; r < n_rows; r++) {
@@ -115,7 +116,8 @@ static void write_axes(FILE *gp, const trace *t, const char *path, const trace_r
     put_quoted(gp, rows[r].label, sizeof rows[r].label);
     fprintf(gp, " %zu", r);
   }
-  fprintf(gp, ")\nset grid xtics lc rgb '#dddddd'\nset key outside right top\n");
+  fprintf(gp, ")\n%sset grid xtics lc rgb '#dddddd'\nset key outside right top\n",
+          n_rows ? "" : "unset ytics\n");
 }
 
 static void write_plot(FILE *gp, const char *data, const int used[N_CLASSES]) {
