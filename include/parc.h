@@ -156,11 +156,16 @@ typedef struct parc_config {
   int start;                 /* PROCESSES: how workers start, PARC_START_FORK (0,
                                 the default) or PARC_START_EXEC; see "Process
                                 pools" below. Env PARC_START=fork|exec. */
+  const char *trace;         /* NULL, or a path: write a task timeline there
+                                (Chrome trace event JSON; see "Traces" below).
+                                Env PARC_TRACE=FILE. Borrowed during
+                                parc_pool_create only. */
 } parc_config;
 
 /* Fills *cfg with the defaults above, then applies the environment:
    PARC_BACKEND (threads|processes|serial|mpi), PARC_WORKERS (an integer, as
-   for `workers`), PARC_VERBOSE (0|1|2), PARC_START (fork|exec). A value
+   for `workers`), PARC_VERBOSE (0|1|2), PARC_START (fork|exec), PARC_TRACE
+   (a path, as for `trace`; the string is the environment's). A value
    that does not parse leaves its field (and those read after it) at the
    default here; parc_pool_create then fails on it (see below), so a
    misspelled PARC_BACKEND=proceses never runs silently on threads. */
@@ -197,6 +202,29 @@ PARC_EXPORT parc_backend parc_pool_backend(const parc_pool *pool);
    not create the pool (a fork-start worker, a child the caller forked) it
    frees that process's copy only and stops nothing. NULL: no-op. */
 PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
+
+/* ------------------------------------------------------------------------ */
+/* Traces                                                                   */
+/* ------------------------------------------------------------------------ */
+/* config.trace = "run.json" (or env PARC_TRACE=run.json) makes a pool write
+   its task timeline as Chrome trace event JSON: open it in
+   https://ui.perfetto.dev or chrome://tracing, or read it with
+   `parc trace summary run.json` / `parc trace plot run.json -o run.png`.
+   One track per worker (tid = worker + 1; pid the caller's); one complete
+   event ("ph":"X", ts and dur in microseconds since the pool was created)
+   per try of a task, named by the group's label, with args index (the
+   task's index in its group) and chunk (the claim it came in), and status,
+   try and cached where they are not PARC_OK, 1 and false; instant events
+   for crashes, timeouts, retries, worker replacements and cancellations;
+   a counter track "tasks" (queued, running, done). Events are buffered per
+   worker thread (no lock per task) and written by a background thread
+   every 100 ms, and when a group or the pool ends; the file ends with
+   "complete": true. A program killed meanwhile leaves a file cut at a
+   line, which `parc trace` reads and calls incomplete. Tracing times every
+   task (two clock reads) and costs about 100 bytes of file per task; off,
+   it costs one predictable branch per chunk. Which file: the first pool of
+   a process to name a path writes it, the Nth one "path.N". A pool whose
+   trace file cannot be created fails parc_pool_create with PARC_ESYS. */
 
 /* ------------------------------------------------------------------------ */
 /* Nesting                                                                  */
@@ -410,6 +438,27 @@ PARC_EXPORT void parc_group_cancel(parc_group *g);
 /* Cancels what has not started, waits for what is running, frees the
    group. After it returns, no worker touches the group's buffers. NULL: no-op. */
 PARC_EXPORT void parc_group_destroy(parc_group *g);
+
+/* What a group has done so far (joblib's and Dask's progress counts, and
+   the timing that says whether the workers were busy). */
+typedef struct parc_group_info {
+  size_t submitted, done, failed, canceled, cached;  /* task counts: done = finished
+                     successfully (cache hits included), failed = finished with an error
+                     other than canceled, cached = of done, answered by the cache */
+  double wall_seconds;      /* first submission to last completion (so far: to now) */
+  double busy_seconds;      /* sum over tasks of their run time */
+  double longest_seconds;   /* the slowest task's run time */
+  size_t longest_index;     /* and its index; SIZE_MAX when not timed */
+} parc_group_info;
+
+/* Fills *info. Timing: busy_seconds is measured per chunk under automatic
+   batching (batch = 0, the default) and per task when the pool traces
+   (config.trace) or has verbose = 2; only the latter time each task, so
+   longest_seconds and longest_index are set (else 0 and SIZE_MAX), and
+   with a fixed batch and neither, busy_seconds is 0. verbose = 2 prints
+   these figures when the group ends. Safe while tasks run (a snapshot).
+   Errors: PARC_EINVAL (NULL g or info). */
+PARC_EXPORT int parc_group_stats(const parc_group *g, parc_group_info *info);
 
 /* One call: map fn over n records, wait, return what parc_group_wait would.
    On a task's failure parc_errmsg() says which and why ("parc_map: task 5

@@ -276,7 +276,8 @@ static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task 
   size_t out_bytes = copy_out ? align16(n * d->out_size) : 0;
   size_t dep_bytes = align16(t->ndeps * sizeof(parc__dep));
   for (size_t i = 0; i < t->ndeps; i++) dep_bytes += align16(t->deps[i].size);
-  if (!ensure_buffer(p, in_bytes + out_bytes + dep_bytes)) return false;
+  size_t time_bytes = job->timed ? 2 * n * sizeof(uint64_t) : 0;
+  if (!ensure_buffer(p, in_bytes + out_bytes + dep_bytes + time_bytes)) return false;
   if (!ship_context(p, t)) return false;
   if (copy_in) memcpy(p->buffer, in, n * d->in_size);
   if (t->ndeps) {
@@ -303,6 +304,8 @@ static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task 
   slot->out = r->out;
   slot->out_size = d->out_size;
   slot->count = n;
+  slot->times = time_bytes ? (uint64_t *)(p->buffer + in_bytes + out_bytes + dep_bytes) : NULL;
+  if (slot->times) memset(slot->times, 0, time_bytes);
   atomic_store(&slot->done, 0);
   atomic_store(&slot->started_ns, 0);
   return true;
@@ -439,6 +442,40 @@ static void fail_range(const outcome *o, size_t from, size_t to, int status, con
 
 /* Reports the tasks a round finished, [k, k + r->done): all succeeded but
    perhaps the last (a worker stops at a failure). */
+/* A timed job: each task the round ran, from the times its worker wrote;
+   the one that was running when it died ends now, with `status`. Untimed:
+   the round's busy time. */
+static void time_round(const outcome *o, parc__worker *w, proxy *p, size_t k, const round *r,
+                       int died_status, unsigned try_number) {
+  parc__job *job = o->job;
+  if (!job->timed) {
+    if (r->kind == ROUND_COMPLETE && !job->batch)
+      parc__completion_timing(&job->record, r->elapsed_ns, 0, SIZE_MAX);
+    return;
+  }
+  const uint64_t *times = p->slot->times;
+  for (size_t i = 0; times && i < r->done; i++) {
+    int status = i + 1 == r->done ? r->last_status : PARC_OK;
+    parc__dispatch_task_ran(w, job, k + i, times[2 * i], times[2 * i + 1], status,
+                            i == 0 ? try_number : 1);
+  }
+  if (died_status && times && times[2 * r->done])
+    parc__dispatch_task_ran(w, job, k + r->done, times[2 * r->done], parc__now_ns(), died_status,
+                            try_number);
+}
+
+/* The trace's instant event for a worker that died running task k. */
+static void trace_death(parc__job *job, int worker, size_t k, const round *r) {
+  char *message = r->killed ? NULL : death_message("", r->wait_status);
+  if (r->kind == ROUND_GONE) {
+    parc__free(message);
+    message = parc__format("the pool's fork server died");
+  }
+  parc__trace_instant(job->trace, r->killed ? PARC__TRACE_TIMEOUT : PARC__TRACE_CRASH, worker,
+                      job->record.first + k, 0, message);
+  parc__free(message);
+}
+
 static void record(const outcome *o, proxy *p, size_t k, const round *r) {
   parc__job *job = o->job;
   char *out = job->tasks.out_size ? job->tasks.out + k * job->tasks.out_size : NULL;
@@ -501,6 +538,10 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
       fail_range(&o, k, to, PARC_ENOMEM, "out of shared memory for the worker's buffers");
       break;
     }
+    bool died = r.kind != ROUND_COMPLETE && r.taken && r.done < n;
+    int died_status = !died ? 0 : r.killed ? PARC_ETIMEDOUT : PARC_ECRASH;
+    time_round(&o, w, p, k, &r, died_status, (unsigned)attempts + 1);
+    if (died && job->trace) trace_death(job, w->id, k + r.done, &r);
     record(&o, p, k, &r);
     k += r.done;
     p->tasks += (unsigned)r.done;
@@ -523,13 +564,19 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
     }
     /* The worker died: replace it at once, then decide who is to blame. */
     spawn(b, p);
+    if (job->trace) parc__trace_instant(job->trace, PARC__TRACE_REPLACE, w->id, job->record.first + k, 0, NULL);
     if (atomic_load(&b->stopping)) {
       if (r.taken && r.done < n) fail(&o, k++, PARC_ECRASH, parc__format("stopped by parc_pool_destroy"));
       continue;
     }
     /* Not started, or killed for a task that finished after all: not its fault. */
     if (r.done >= n || !r.taken || (r.killed && r.killed_at != r.done)) continue;
-    if (++attempts <= cfg->retries) continue;
+    if (++attempts <= cfg->retries) {
+      if (job->trace)
+        parc__trace_instant(job->trace, PARC__TRACE_RETRY, w->id, job->record.first + k,
+                            (uint64_t)attempts + 1, NULL);
+      continue;
+    }
     if (r.killed)
       fail(&o, k++, PARC_ETIMEDOUT, parc__format("ran past the timeout of %g s", cfg->timeout));
     else

@@ -121,11 +121,15 @@ int parc__completion_init(parc__completion *c, bool keep_order, bool stop_on_err
   atomic_init(&c->wake_at, SIZE_MAX);
   atomic_init(&c->first_failure, SIZE_MAX);
   atomic_init(&c->first_cancel, SIZE_MAX);
+  atomic_init(&c->longest_index, SIZE_MAX);
   return PARC_OK;
 }
 
 void parc__completion_destroy(parc__completion *c) {
   if (c->progress) {
+    parc_group_info info;
+    parc__completion_stats(c, &info);
+    parc__progress_report(c->progress, &info);
     parc__progress_finish(c->progress, atomic_load(&c->finished), atomic_load(&c->failed), c->total);
     parc__progress_destroy(c->progress);
   }
@@ -149,6 +153,7 @@ int parc__completion_add(parc__completion *c, parc__record *r) {
   if (c->keep_order && order_reserve(c, c->total + r->count) != PARC_OK) goto nomem;
   r->completion = c;
   r->first = c->total;
+  if (c->total == 0) c->first_ns = parc__now_ns();
   if (c->stopped) atomic_store(r->canceled, true);
   c->total += r->count;
   atomic_store(&c->total_seen, c->total);
@@ -198,6 +203,7 @@ void parc__completion_fail(const parc__record *r, size_t offset, int status, cha
   size_t index = r->first + offset;
   atomic_fetch_add_explicit(&c->failed, 1, memory_order_relaxed);
   if (status == PARC_ECANCELED) {
+    atomic_fetch_add_explicit(&c->canceled, 1, memory_order_relaxed);
     atomic_min(&c->first_cancel, index);
     parc__free(message);
     if (!r->status) add_failure(c, index, status, NULL);
@@ -230,12 +236,22 @@ static void wake_waiters(parc__completion *c, size_t done) {
   }
 }
 
+/* The moment every task submitted so far has finished, for wall_seconds:
+   one clock read per group, not per chunk. */
+static void note_end(parc__completion *c, size_t done) {
+  if (done >= atomic_load_explicit(&c->total_seen, memory_order_relaxed))
+    atomic_store_explicit(&c->last_ns, parc__now_ns(), memory_order_relaxed);
+}
+
 void parc__completion_flush(void) {
   parc__completion *c = deferred.completion;
   size_t count = deferred.count;
   deferred.completion = NULL;
   deferred.count = 0;
-  if (c && count) wake_waiters(c, atomic_fetch_add(&c->finished, count) + count);
+  if (!c || !count) return;
+  size_t done = atomic_fetch_add(&c->finished, count) + count;
+  note_end(c, done);
+  wake_waiters(c, done);
 }
 
 void parc__completion_publish(const parc__record *r, size_t offset, size_t count) {
@@ -254,6 +270,7 @@ void parc__completion_publish(const parc__record *r, size_t offset, size_t count
                             memory_order_release);
   }
   size_t done = position + count;
+  note_end(c, done);
   wake_waiters(c, done);
   if (c->progress)
     parc__progress_update(c->progress, count, done,
@@ -377,4 +394,48 @@ int parc__completion_outcome(const parc__completion *c, const char *who) {
 const parc__failure *parc__completion_failures(const parc__completion *c, size_t *n) {
   *n = c->nfailures;
   return c->failures;
+}
+
+/* ---- statistics ------------------------------------------------------------ */
+
+void parc__completion_timing(const parc__record *r, uint64_t busy_ns, uint64_t longest_ns,
+                             size_t longest_offset) {
+  parc__completion *c = r->completion;
+  if (busy_ns) atomic_fetch_add_explicit(&c->busy_ns, busy_ns, memory_order_relaxed);
+  if (longest_offset == SIZE_MAX) return;
+  uint64_t old = atomic_load_explicit(&c->longest_ns, memory_order_relaxed);
+  if (longest_ns <= old && atomic_load(&c->longest_index) != SIZE_MAX) return;
+  lock(c);
+  if (longest_ns > atomic_load(&c->longest_ns) || atomic_load(&c->longest_index) == SIZE_MAX) {
+    atomic_store(&c->longest_ns, longest_ns);
+    atomic_store(&c->longest_index, r->first + longest_offset);
+  }
+  unlock(c);
+}
+
+void parc__completion_cached(const parc__record *r, size_t count) {
+  if (count) atomic_fetch_add_explicit(&r->completion->cached, count, memory_order_relaxed);
+}
+
+void parc__completion_stats(const parc__completion *c, parc_group_info *info) {
+  lock(c);
+  size_t submitted = c->total;
+  uint64_t first = c->first_ns;
+  unlock(c);
+  size_t finished = atomic_load(&c->finished), failed = atomic_load(&c->failed);
+  size_t canceled = atomic_load(&c->canceled);
+  uint64_t last = atomic_load(&c->last_ns);
+  bool all_done = finished >= submitted;
+  uint64_t end = all_done && last ? last : parc__now_ns();
+  *info = (parc_group_info){0};
+  info->submitted = submitted;
+  info->failed = failed - canceled;
+  info->canceled = canceled;
+  info->done = finished - failed;
+  info->cached = atomic_load(&c->cached);
+  info->wall_seconds = first && end > first ? (double)(end - first) * 1e-9 : 0;
+  info->busy_seconds = (double)atomic_load(&c->busy_ns) * 1e-9;
+  info->longest_index = atomic_load(&c->longest_index);
+  info->longest_seconds =
+      info->longest_index == SIZE_MAX ? 0 : (double)atomic_load(&c->longest_ns) * 1e-9;
 }

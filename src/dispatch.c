@@ -43,8 +43,36 @@ bool parc__dispatch_in_worker_of(const parc_pool *pool) {
   return current_worker && current_worker->pool == pool;
 }
 
-static void finish_canceled(parc__job *job, size_t from, size_t to) {
+static void finish_canceled(parc__job *job, size_t from, size_t to, int worker) {
   for (size_t k = from; k < to; k++) parc__completion_fail(&job->record, k, PARC_ECANCELED, NULL);
+  if (job->trace && to > from)
+    parc__trace_instant(job->trace, PARC__TRACE_CANCEL, worker, job->record.first + from, to - from,
+                        NULL);
+}
+
+void parc__dispatch_task_ran(parc__worker *w, parc__job *job, size_t offset, uint64_t start_ns,
+                             uint64_t end_ns, int status, unsigned try_number) {
+  uint64_t ns = end_ns - start_ns;
+  w->busy_ns += ns;
+  if (w->longest_offset == SIZE_MAX || ns > w->longest_ns) {
+    w->longest_ns = ns;
+    w->longest_offset = offset;
+  }
+  if (job->trace) {
+    parc__trace_task_info info = {w->chunk, w->id, try_number, job->trace_name};
+    parc__trace_task(job->trace, &info, job->record.first + offset, start_ns, end_ns, status, false);
+  }
+}
+
+/* The watch of a timed job's tasks run in this thread. */
+typedef struct timed_run {
+  parc__worker *w;
+  parc__job *job;
+} timed_run;
+
+static void ran_here(void *arg, size_t offset, uint64_t start_ns, uint64_t end_ns, int status) {
+  timed_run *r = arg;
+  parc__dispatch_task_ran(r->w, r->job, offset, start_ns, end_ns, status, 1);
 }
 
 static parc_task *task_for(parc__worker *w, const parc__job *job) {
@@ -71,6 +99,14 @@ static __attribute__((noinline)) bool record_failure(void *arg, size_t k, int st
   return false;
 }
 
+/* The timed run, out of line: the untimed loop stays as it is. */
+static __attribute__((noinline)) size_t run_watched(const parc__tasks *d, parc_task *t,
+                                                    size_t from, size_t to,
+                                                    const _Atomic bool *canceled,
+                                                    const parc__task_watch *watch, failures *f) {
+  return parc__tasks_run(d, t, from, to, canceled, watch, record_failure, f);
+}
+
 /* The executor of threads and SERIAL: tasks [from, to) in this thread. */
 static inline __attribute__((always_inline)) void run_here(parc__worker *w, parc__job *job,
                                                           size_t from, size_t to, uint64_t *bad,
@@ -78,10 +114,17 @@ static inline __attribute__((always_inline)) void run_here(parc__worker *w, parc
   parc_task *t = task_for(w, job);
   if (used_index) t->used_index = false;
   failures f = {job, from, bad};
-  size_t end = parc__tasks_run(&job->tasks, t, from, to, &job->canceled, NULL, record_failure, &f);
+  size_t end;
+  if (__builtin_expect(job->timed, 0)) {
+    timed_run r = {w, job};
+    parc__task_watch watch = {.ran = ran_here, .arg = &r};
+    end = run_watched(&job->tasks, t, from, to, &job->canceled, &watch, &f);
+  } else {
+    end = parc__tasks_run(&job->tasks, t, from, to, &job->canceled, NULL, record_failure, &f);
+  }
   parc__completion_ok(&job->record, from, end);
   if (__builtin_expect(end < to, 0)) {
-    finish_canceled(job, end, to);
+    finish_canceled(job, end, to, w->id);
     if (bad) *bad |= (~(uint64_t)0) << (end - from);
   }
   if (used_index && t->used_index) *used_index = true;
@@ -134,19 +177,43 @@ static void run_cached(parc__worker *w, parc__job *job, size_t offset, size_t co
   for (size_t first = offset; first < offset + count; first += b.n) {
     size_t n = offset + count - first < PARC__CACHE_BLOCK ? offset + count - first : PARC__CACHE_BLOCK;
     if (parc__job_canceled(job)) {
-      finish_canceled(job, first, first + n);
+      finish_canceled(job, first, first + n, w->id);
       b.n = n;
       continue;
     }
     parc__cache_lookup(&b, job->cache_scope, &job->tasks, first, n);
-    for (size_t i = 0; i < n; i++)
-      if (b.hit >> i & 1) parc__completion_ok(&job->record, first + i, first + i + 1);
+    uint64_t now = job->trace ? parc__now_ns() : 0;
+    for (size_t i = 0; i < n; i++) {
+      if (!(b.hit >> i & 1)) continue;
+      parc__completion_ok(&job->record, first + i, first + i + 1);
+      if (job->trace) {
+        parc__trace_task_info info = {w->chunk, w->id, 1, job->trace_name};
+        parc__trace_task(job->trace, &info, job->record.first + first + i, now, now, PARC_OK, true);
+      }
+    }
+    parc__completion_cached(&job->record, (size_t)__builtin_popcountll(b.hit));
     run_misses(w, job, &b, first);
   }
 }
 
+/* A timed job's chunk: its number, the counters, its tasks' figures. */
+static _Atomic uint64_t chunks;
+
+static __attribute__((noinline)) void begin_timed(parc__worker *w, parc__job *job) {
+  w->chunk = atomic_fetch_add_explicit(&chunks, 1, memory_order_relaxed) + 1;
+  w->busy_ns = w->longest_ns = 0;
+  w->longest_offset = SIZE_MAX;
+  if (job->trace) parc__trace_count(job->trace, 0, 1, 0);
+}
+
+static __attribute__((noinline)) void end_timed(parc__worker *w, parc__job *job, size_t count) {
+  parc__completion_timing(&job->record, w->busy_ns, w->longest_ns, w->longest_offset);
+  if (job->trace) parc__trace_count(job->trace, 0, -1, (int64_t)count);
+}
+
 static inline __attribute__((always_inline)) void dispatch_chunk(parc__worker *w, parc__job *job,
                                                                 size_t offset, size_t count) {
+  if (__builtin_expect(job->timed, 0)) begin_timed(w, job);
   if (job->cache_scope) {
     run_cached(w, job, offset, count);
   } else if (job->batch) {
@@ -154,8 +221,12 @@ static inline __attribute__((always_inline)) void dispatch_chunk(parc__worker *w
   } else {
     uint64_t start = parc__now_ns();
     execute(w, job, offset, offset + count, NULL, NULL);
-    parc__job_observe(job, count, parc__now_ns() - start);
+    uint64_t elapsed = parc__now_ns() - start;
+    parc__job_observe(job, count, elapsed);
+    /* busy time per chunk: executors elsewhere report their workers' own. */
+    if (!w->execute && !job->timed) parc__completion_timing(&job->record, elapsed, 0, SIZE_MAX);
   }
+  if (__builtin_expect(job->timed, 0)) end_timed(w, job, count);
   if (job->then) {
     continuation = true;
     job->then(job->then_arg, job, offset, count);
@@ -207,6 +278,7 @@ void parc__dispatch_worker_loop(parc_pool *pool, int id, parc__executor execute_
   parc__completion_worker_begin();
   size_t offset, count;
   while (parc__pool_claim(&w, &offset, &count)) run_job(&w, offset, count);
+  parc__trace_hand_over(pool->trace);
   current_worker = NULL;
 }
 
@@ -231,7 +303,7 @@ void parc__dispatch_cancel(parc__job *job) {
   parc__job_cancel(job);
   size_t offset, n;
   while ((n = parc__job_claim(job, SIZE_MAX, &offset)) > 0) {
-    finish_canceled(job, offset, offset + n);
+    finish_canceled(job, offset, offset + n, -1);
     parc__completion_publish(&job->record, offset, n);
   }
 }

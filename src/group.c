@@ -27,6 +27,9 @@ struct parc_group {
   parc__cache_binding *cache; /* opt->cache: name, version, context hash; NULL = none */
   bool sparse;                /* parc_map: failures recorded, no status bytes */
   bool in_caller;             /* no worker runs these tasks: waiting runs them */
+  parc__trace *trace;         /* the pool's timeline, or NULL */
+  uint16_t trace_name;        /* the label's id in it */
+  bool timed;                 /* time each task: a trace, or verbose = 2 */
   parc__completion completion;
 
   pthread_mutex_t lock;       /* guards the fields below */
@@ -93,6 +96,10 @@ static int group_create(parc_group **out, parc_pool *pool, const parc_options *o
     return rc;
   }
   pthread_mutex_init(&g->lock, NULL);
+  /* A pool used inside its own process worker traces nothing there. */
+  g->trace = inherited ? NULL : pool->trace;
+  if (g->trace) g->trace_name = parc__trace_name(g->trace, g->label);
+  g->timed = g->trace || (!inherited && pool->config.verbose >= 2);
   *out = g;
   return PARC_OK;
 }
@@ -136,6 +143,9 @@ static parc__job *job_make(parc_group *g, const char *who, parc_fn fn, size_t n,
   job->batch = g->batch;
   job->target_ns = g->pool->ops->chunk_target_ns;
   job->growth = g->pool->ops->chunk_growth;
+  job->trace = g->trace;
+  job->trace_name = g->trace_name;
+  job->timed = g->timed;
   if (g->cache && (*rc = parc__cache_scope_of(g->cache, fn, &job->cache_scope)) != PARC_OK) {
     parc__job_free(job);
     return NULL;
@@ -158,6 +168,7 @@ static int job_enqueue(parc_group *g, const char *who, parc__job *job, size_t *f
   if (job->tasks.index_base == SIZE_MAX) job->tasks.index_base = job->record.first;
   g->jobs[g->njobs++] = job;
   pthread_mutex_unlock(&g->lock);
+  if (g->trace) parc__trace_count(g->trace, (int64_t)job->count, 0, 0);
   if (first_index) *first_index = job->record.first;
   if (!g->in_caller && !parc__dispatch_take_continuation(g->pool, job)) parc__pool_push(g->pool, job);
   return PARC_OK;
@@ -293,6 +304,13 @@ const char *parc_group_message(const parc_group *g, size_t index) {
   return g ? parc__completion_message(&g->completion, index) : NULL;
 }
 
+int parc_group_stats(const parc_group *g, parc_group_info *info) {
+  if (!g) return parc__error(PARC_EINVAL, "parc_group_stats: g is NULL");
+  if (!info) return parc__error(PARC_EINVAL, "parc_group_stats: info is NULL");
+  parc__completion_stats(&g->completion, info);
+  return PARC_OK;
+}
+
 size_t parc_group_failed(const parc_group *g) {
   return g ? parc__completion_failed(&g->completion) : 0;
 }
@@ -320,6 +338,9 @@ void parc_group_destroy(parc_group *g) {
     if (!g->in_caller) parc__pool_release_job(g->pool, g->jobs[i]);
     parc__job_free(g->jobs[i]);
   }
+  /* Every worker let go of the jobs, and with them of their trace buffers:
+     the group's events are all in the file now. */
+  parc__trace_flush(g->trace);
   parc__completion_destroy(&g->completion);
   parc__free(g->jobs);
   pthread_mutex_destroy(&g->lock);

@@ -7,7 +7,7 @@
  *   1. leaves     error.c (status list, messages, clocks), version.c, alloc.c, cpu.c,
  *                 rng.c, cache_hash.c (SipHash, checksums), fnref.c
  *                 (address <-> object + offset, symbol names), shared.c
- *                 (shared memory), futex.c, progress.c
+ *                 (shared memory), futex.c, progress.c, trace.c
  *   2. the task   task.c: struct parc_task, its accessors, and the ONE
  *                 routine that runs a range of tasks, parc__tasks_run
  *                 (below, inline: every executor's hot loop)
@@ -129,6 +129,41 @@ void parc__progress_update(parc__progress *p, size_t count, size_t done, size_t 
                            size_t total);
 void parc__progress_finish(parc__progress *p, size_t done, size_t failed, size_t total);
 void parc__progress_destroy(parc__progress *p);
+/* verbose = 2: the group's statistics (parc_group_stats), appended to the
+   summary line that parc__progress_finish prints. */
+void parc__progress_report(parc__progress *p, const parc_group_info *info);
+
+/* ---- trace.c: a pool's task timeline (Chrome trace event JSON) -------- */
+typedef struct parc__trace parc__trace;
+typedef struct parc__trace_buffer parc__trace_buffer;
+enum { PARC__TRACE_TASK, PARC__TRACE_CRASH, PARC__TRACE_TIMEOUT, PARC__TRACE_RETRY,
+       PARC__TRACE_REPLACE, PARC__TRACE_CANCEL };
+/* What a task event says besides its times: its chunk (claim), worker,
+   try (1, 2, ... for retries) and label (parc__trace_name). */
+typedef struct parc__trace_task_info {
+  uint64_t chunk;
+  int worker;
+  unsigned try_number;
+  uint16_t name;
+} parc__trace_task_info;
+/* Opens path (truncated; never through a symlink) and starts the writer.
+   PARC_ESYS or PARC_ENOMEM with a message. close writes the rest and the
+   closing line; NULL is fine. */
+int parc__trace_open(parc__trace **t, const char *path, const char *pool_name, int workers);
+void parc__trace_close(parc__trace *t);
+/* The id of a label (interned once per trace). */
+uint16_t parc__trace_name(parc__trace *t, const char *label);
+/* Records into this thread's buffer (no lock): a task's try, an instant
+   event (PARC__TRACE_CRASH ...; count: tasks cancelled), counter deltas. */
+void parc__trace_task(parc__trace *t, const parc__trace_task_info *info, size_t index,
+                      uint64_t start_ns, uint64_t end_ns, int status, bool cached);
+void parc__trace_instant(parc__trace *t, int kind, int worker, size_t index, uint64_t count,
+                         const char *message);
+void parc__trace_count(parc__trace *t, int64_t submitted, int64_t running, int64_t done);
+/* This thread lets go of its buffer (a worker letting go of a job, a
+   thread leaving); flush also writes everything handed over. */
+void parc__trace_hand_over(parc__trace *t);
+void parc__trace_flush(parc__trace *t);
 
 /* ---- cache_hash.c ----------------------------------------------------- */
 /* SipHash-2-4 with 128-bit output (Aumasson, Bernstein; reference
@@ -192,6 +227,10 @@ int parc__task_result(int rc, parc_task *t);
 typedef struct parc__task_watch {
   _Atomic size_t *done;
   _Atomic uint64_t *started_ns;
+  uint64_t *times;            /* NULL, or times[2k], times[2k+1]: task k's start, end */
+  /* NULL, or called after each task with its times and status (traces). */
+  void (*ran)(void *arg, size_t offset, uint64_t start_ns, uint64_t end_ns, int status);
+  void *arg;
 } parc__task_watch;
 
 /* A task of a run did not succeed: status (PARC_ETASK) and its message in
@@ -218,19 +257,29 @@ parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
   const size_t in_size = d->in_size, out_size = d->out_size, base = d->index_base;
   uintptr_t in = in_size ? (uintptr_t)d->in + from * in_size : 0;
   uintptr_t out = out_size ? (uintptr_t)d->out + from * out_size : 0;
+  /* The clock is read only for a watch that wants times. */
+  const bool timing = watch && (watch->started_ns || watch->times || watch->ran);
   for (size_t k = from; k < to; k++, in += in_size, out += out_size) {
     if (canceled && atomic_load_explicit(canceled, memory_order_relaxed)) return k;
-    if (watch && watch->started_ns)
-      atomic_store_explicit(watch->started_ns, parc__now_ns(), memory_order_relaxed);
+    uint64_t start = 0;
+    if (timing) {
+      start = parc__now_ns();
+      if (watch->started_ns) atomic_store_explicit(watch->started_ns, start, memory_order_relaxed);
+      if (watch->times) watch->times[2 * k] = start, watch->times[2 * k + 1] = 0;
+    }
     t->index = base + k;
     t->rng_ready = false;
     int rc = fn((const void *)in, (void *)out, t);
-    if (__builtin_expect(rc != 0 || t->message != NULL, 0)) {
-      int status = parc__task_result(rc, t);
-      if (status != PARC_OK && failed(arg, k, status, t)) {
-        if (watch && watch->done) atomic_store_explicit(watch->done, k + 1, memory_order_release);
-        return k + 1;
-      }
+    int status = PARC_OK;
+    if (__builtin_expect(rc != 0 || t->message != NULL, 0)) status = parc__task_result(rc, t);
+    if (timing) {
+      uint64_t end = parc__now_ns();
+      if (watch->times) watch->times[2 * k + 1] = end;
+      if (watch->ran) watch->ran(watch->arg, k, start, end, status);
+    }
+    if (__builtin_expect(status != PARC_OK, 0) && failed(arg, k, status, t)) {
+      if (watch && watch->done) atomic_store_explicit(watch->done, k + 1, memory_order_release);
+      return k + 1;
     }
     if (watch && watch->done) atomic_store_explicit(watch->done, k + 1, memory_order_release);
   }
@@ -270,6 +319,9 @@ struct parc__job {
      make dependants ready on this worker). NULL: none. */
   void (*then)(void *arg, parc__job *job, size_t offset, size_t count);
   void *then_arg;
+  parc__trace *trace;         /* the pool's timeline, or NULL */
+  uint16_t trace_name;        /* the group's label in it */
+  bool timed;                 /* time each task: a trace, or verbose = 2 */
   void *block;                /* the allocation this job sits in */
   void *owned_input;          /* submit: the copy of the input */
   /* Every worker's claim writes `next`: alone on its cache line, so the
@@ -376,6 +428,14 @@ struct parc__completion {
   _Atomic size_t first_failure;   /* lowest index that failed for real */
   _Atomic size_t first_cancel;    /* lowest index cancelled */
   int cpus;                   /* spinning before a sleep only pays with 2+ */
+  /* parc_group_stats: */
+  uint64_t first_ns;          /* the first submission (lock) */
+  _Atomic uint64_t last_ns;   /* the last publication that finished everything */
+  _Atomic uint64_t busy_ns;   /* measured task time */
+  _Atomic uint64_t longest_ns;
+  _Atomic size_t longest_index;   /* SIZE_MAX: no task timed */
+  _Atomic size_t cached;      /* tasks the cache answered */
+  _Atomic size_t canceled;    /* of `failed`, cancelled */
 };
 
 /* keep_order: parc_group_next may be called; label and verbose: progress.
@@ -406,6 +466,14 @@ void parc__completion_fail(const parc__record *r, size_t offset, int status, cha
 /* Publishes tasks [offset, offset + count) of r, every one of which has
    its outcome: parc_group_next and wait see them now. */
 void parc__completion_publish(const parc__record *r, size_t offset, size_t count);
+/* Timing of tasks of r (busy: their summed run time; longest: the slowest
+   of them, at offset longest_offset; 0 and SIZE_MAX when not timed one by
+   one), and how many the cache answered. */
+void parc__completion_timing(const parc__record *r, uint64_t busy_ns, uint64_t longest_ns,
+                             size_t longest_offset);
+void parc__completion_cached(const parc__record *r, size_t count);
+/* parc_group_stats's figures. */
+void parc__completion_stats(const parc__completion *c, parc_group_info *info);
 /* A worker thread's deferred publications (see completion.c): worker loops
    call worker_begin once, and flush before they let go of a job or wait. */
 void parc__completion_worker_begin(void);
@@ -523,6 +591,7 @@ struct parc_pool {
   int workers;
   int cpus;                   /* parc_cpu_count() when the pool was made */
   pid_t owner;                /* the process that made it */
+  parc__trace *trace;         /* config.trace's timeline, or NULL */
   const parc__backend_ops *ops;
   void *backend_data;
 
@@ -544,6 +613,10 @@ struct parc__worker {
   size_t previous;
   const parc__job *task_job;  /* the job `task` was made for */
   parc_task task;
+  /* A timed job's current chunk (traces, stats): */
+  uint64_t chunk;             /* its number in the trace */
+  uint64_t busy_ns, longest_ns;
+  size_t longest_offset;      /* SIZE_MAX: none yet */
 };
 
 /* Queues a job whose tasks are ready to claim and wakes a worker. */
@@ -575,6 +648,10 @@ void parc__dispatch_worker_loop(parc_pool *pool, int id, parc__executor execute)
 bool parc__dispatch_help(parc__job *job, bool one, size_t *previous);
 /* Claims every unclaimed task of job and finishes it PARC_ECANCELED. */
 void parc__dispatch_cancel(parc__job *job);
+/* Timing of a timed job's task (an executor calls it for each try): adds to
+   w's chunk figures and records the try in the job's trace. */
+void parc__dispatch_task_ran(parc__worker *w, parc__job *job, size_t offset, uint64_t start_ns,
+                             uint64_t end_ns, int status, unsigned try_number);
 /* True in a thread that is a worker of pool (a task calling into the pool
    that runs it). */
 bool parc__dispatch_in_worker_of(const parc_pool *pool);

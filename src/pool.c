@@ -11,6 +11,7 @@
 
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -63,6 +64,8 @@ static int apply_environment(parc_config *cfg) {
   s = getenv("PARC_START");
   if (s && parse_start(s, &cfg->start) != 0)
     return parc__error(PARC_EINVAL, "PARC_START=%s: not fork or exec", s);
+  s = getenv("PARC_TRACE");
+  if (s && *s) cfg->trace = s;
   return PARC_OK;
 }
 
@@ -151,6 +154,39 @@ static int check_config(const parc_config *cfg) {
   return PARC_OK;
 }
 
+/* How many pools of this process have traced to each path: the first
+   writes the path itself, the Nth "path.N", so pools never overwrite each
+   other's timeline (PARC_TRACE names one file for a whole program). */
+#define TRACE_PATHS_MAX 64
+static pthread_mutex_t trace_paths_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  char *path;
+  int uses;
+} trace_paths[TRACE_PATHS_MAX];
+
+static int trace_path_use(const char *path) {
+  pthread_mutex_lock(&trace_paths_lock);
+  int i = 0, uses = 1;
+  while (i < TRACE_PATHS_MAX && trace_paths[i].path && strcmp(trace_paths[i].path, path) != 0) i++;
+  if (i < TRACE_PATHS_MAX && trace_paths[i].path) uses = ++trace_paths[i].uses;
+  else if (i < TRACE_PATHS_MAX && (trace_paths[i].path = parc__strdup(path))) trace_paths[i].uses = 1;
+  pthread_mutex_unlock(&trace_paths_lock);
+  return uses;
+}
+
+static int open_trace(parc_pool *pool) {
+  const char *path = pool->config.trace;
+  pool->config.trace = NULL;   /* borrowed: never read after create */
+  if (!path || !*path) return PARC_OK;
+  int n = trace_path_use(path);
+  char numbered[PARC__PATH_MAX + 16];
+  if (n > 1) snprintf(numbered, sizeof numbered, "%s.%d", path, n);
+  char name[96];
+  snprintf(name, sizeof name, "parc pool (%s, %d worker%s)", pool->ops->name, pool->workers,
+           pool->workers == 1 ? "" : "s");
+  return parc__trace_open(&pool->trace, n > 1 ? numbered : path, name, pool->workers);
+}
+
 static int backend_unavailable(parc_backend backend) {
   if (backend == PARC_MPI)
     return parc__error(PARC_EBACKEND,
@@ -187,11 +223,20 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
   /* Stored before any worker or fork server exists: a task that maps on a
      pool kept in a global (parc_pool_create(&global, ...)) finds it there,
      in a forked worker too. */
+  rc = open_trace(pool);
+  if (rc) {
+    pthread_cond_destroy(&pool->released);
+    pthread_cond_destroy(&pool->work);
+    pthread_mutex_destroy(&pool->lock);
+    parc__free(pool);
+    return rc;
+  }
   *out = pool;
   registry_add(pool);
   rc = ops->start(pool);
   if (rc) {
     registry_remove(pool);
+    parc__trace_close(pool->trace);
     *out = NULL;
     pthread_cond_destroy(&pool->released);
     pthread_cond_destroy(&pool->work);
@@ -229,6 +274,7 @@ void parc_pool_destroy(parc_pool *pool) {
   /* Workers drain what is queued, then find the queue closed and empty. */
   parc__pool_close(pool);
   pool->ops->stop(pool);
+  parc__trace_close(pool->trace);
   pthread_cond_destroy(&pool->released);
   pthread_cond_destroy(&pool->work);
   pthread_mutex_destroy(&pool->lock);
@@ -283,6 +329,7 @@ bool parc__pool_claim(parc__worker *w, size_t *offset, size_t *count) {
   /* Fast path: the job we hold still has tasks. */
   if (w->job && claim_from(w, offset, count)) return true;
   parc__completion_flush();
+  parc__trace_hand_over(w->pool->trace);
   parc_pool *pool = w->pool;
   pthread_mutex_lock(&pool->lock);
   for (;;) {

@@ -46,6 +46,8 @@ typedef struct parc__slot {
   size_t out_size;
   size_t count;
   bool timed;                     /* record started_ns before each task */
+  uint64_t *times;                /* NULL, or (shared memory) task i's start and end at
+                                     times[2i], times[2i + 1]: timed jobs, traces */
   /* The reply: tasks [0, done) finished; all PARC_OK but the last, whose
      status is last_status (the worker stops after a failure). */
   _Atomic size_t done;

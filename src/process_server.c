@@ -154,7 +154,9 @@ static void run_command(parc__slot *slot) {
     slot->elapsed_ns = 0;
     return;
   }
-  parc__task_watch watch = {&slot->done, slot->timed ? &slot->started_ns : NULL};
+  parc__task_watch watch = {.done = &slot->done,
+                            .started_ns = slot->timed ? &slot->started_ns : NULL,
+                            .times = slot->times};
   t.message = NULL;
   t.used_index = false;
   /* One task per call: each task's output is flushed before the next runs. */

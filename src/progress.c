@@ -60,6 +60,7 @@ struct parc__progress {
 
   /* verbose 2: tasks completed by each thread that completed chunks. */
   _Atomic size_t *per_thread; /* PARC__MAX_WORKERS + 1 counters; the last takes overflow */
+  char stats[160];            /* verbose 2: the group's figures, for the summary line */
   _Atomic unsigned threads;   /* slots handed out */
 
   /* Guarded by out_lock: what was last shown, so output never goes back. */
@@ -270,6 +271,7 @@ static void print_line(parc__progress *p, size_t done, size_t failed, size_t tot
   if (final) {
     used = append(line, sizeof line, used, "finished");
     if (p->per_thread) used = append_workers(p, line, sizeof line, used);
+    if (p->stats[0]) used = append(line, sizeof line, used, "%s", p->stats);
   } else {
     char rate[32], eta[48];
     format_rate(rate, sizeof rate, elapsed > 0 ? (double)done / elapsed : 0);
@@ -349,6 +351,16 @@ void parc__progress_finish(parc__progress *p, size_t done, size_t failed, size_t
   if (bar_owner == p) erase_bar();
   if (total > 0) print_line(p, done, failed, total, true);
   pthread_mutex_unlock(&out_lock);
+}
+
+void parc__progress_report(parc__progress *p, const parc_group_info *info) {
+  if (!p || p->verbose < 2) return;
+  /* Appended to the summary line that finish prints. */
+  int n = snprintf(p->stats, sizeof p->stats, " | busy %.3g s of %.3g s wall, %zu cached",
+                   info->busy_seconds, info->wall_seconds, info->cached);
+  if (info->longest_index != SIZE_MAX && n > 0 && (size_t)n < sizeof p->stats)
+    snprintf(p->stats + n, sizeof p->stats - (size_t)n, ", longest task %zu: %.3g s",
+             info->longest_index, info->longest_seconds);
 }
 
 void parc__progress_destroy(parc__progress *p) {

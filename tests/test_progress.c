@@ -261,7 +261,17 @@ TEST(pipe_verbose2_tasks_per_worker) {
     count++;
     p += used;
   }
-  CHECK_STR("\n", p);
+  /* Then the group's statistics (parc_group_stats): every task timed. */
+  double busy, wall, longest;
+  size_t cached, longest_index;
+  int end = 0;
+  if (sscanf(p, " | busy %lf s of %lf s wall, %zu cached, longest task %zu: %lf s%n", &busy, &wall,
+             &cached, &longest_index, &longest, &end) != 5 || end == 0)
+    FAIL_AT("no statistics after the per-worker detail: %s", out);
+  CHECK_STR("\n", p + end);
+  CHECK(busy > 0 && wall > 0 && longest > 0 && longest <= busy);
+  CHECK_SIZE(0, cached);
+  CHECK(longest_index < N);
   CHECK(count >= 1 && count <= 2);
   CHECK_SIZE(N, sum);
   parc_pool_destroy(pool);

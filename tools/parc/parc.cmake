@@ -1,18 +1,19 @@
-# The parc tool. A subcommand joins when its file exists; its helpers are
-# the files named after it (trace_read.c, ... for trace_cmd.c).
+# The parc tool. A subcommand joins when its file exists.
 set(PARC_TOOL_SOURCES ${PROJECT_SOURCE_DIR}/tools/parc/main.c)
 set(PARC_TOOL_DEFINES "")
-foreach(cmd IN ITEMS bench cache trace)
+foreach(cmd IN ITEMS bench cache run trace)
   if(EXISTS ${PROJECT_SOURCE_DIR}/tools/parc/${cmd}_cmd.c)
-    file(GLOB PARC_TOOL_PARTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tools/parc/${cmd}_*.c)
-    list(APPEND PARC_TOOL_SOURCES ${PARC_TOOL_PARTS})
+    # A subcommand of several files names them CMD_*.c (run_cmd.c, run_jobs.c, ...;
+    # trace_cmd.c, trace_read.c, ...).
+    file(GLOB cmd_files ${PROJECT_SOURCE_DIR}/tools/parc/${cmd}_*.c)
+    list(APPEND PARC_TOOL_SOURCES ${cmd_files})
     string(TOUPPER ${cmd} CMD)
     list(APPEND PARC_TOOL_DEFINES PARC_TOOL_HAVE_${CMD})
   endif()
 endforeach()
 add_executable(parc_tool ${PARC_TOOL_SOURCES})
 set_target_properties(parc_tool PROPERTIES OUTPUT_NAME parc RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tools)
-target_link_libraries(parc_tool PRIVATE parc ${PARC_TOOL_LIBS})
+target_link_libraries(parc_tool PRIVATE parc ${PARC_TOOL_LIBS} m)
 target_include_directories(parc_tool PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tools/parc)
 target_compile_options(parc_tool PRIVATE ${PARC_WARNINGS})
 target_compile_definitions(parc_tool PRIVATE _GNU_SOURCE ${PARC_TOOL_DEFINES})
