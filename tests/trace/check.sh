@@ -166,6 +166,28 @@ plot() {
   one_line
 }
 
+# A trace the library wrote (parc bench's pools read PARC_TRACE), and one
+# whose program was killed with SIGKILL in the middle of its pool.
+real_trace() {
+  "$parc" help bench >/dev/null 2>&1 || { echo "skipped: parc bench not built"; exit 77; }
+  PARC_TRACE=$tmp/bench.json run 0 bench --workload empty --n 500 --workers 2 \
+    --backend threads --repeats 1
+  run 0 trace summary "$tmp/bench.json"
+  has out '^complete   yes$'
+  has out '^tasks      500 \(500 tries: 0 retries; 0 cached\)$'
+  has out '^status     PARC_OK 500 '
+  PARC_TRACE=$tmp/killed.json "$parc" bench --workload reaction --n 800000 --workers 2 \
+    --backend threads --repeats 1 >/dev/null 2>&1 &
+  bench=$!
+  waited=0
+  while [ ! -s "$tmp/killed.json" ] && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+  sleep 0.1   # the pool runs for about half a second
+  kill -9 $bench 2>/dev/null
+  wait $bench 2>/dev/null
+  run 0 trace summary "$tmp/killed.json"
+  has out '^complete   trace incomplete: the program ended before the pool \([0-9]+ events read\)$'
+}
+
 # The checks themselves fail on a wrong answer (else a pass proves nothing).
 can_fail() {
   for wrong in "has out '^failed     2\$'" "has out '^  worker 0 +4 +0\.007600 '" \
@@ -182,7 +204,8 @@ can_fail() {
 }
 
 case "$case" in
-  summary_complete | summary_faults | summary_cut | summary_reordered | errors | plot | can_fail) "$case" ;;
+  summary_complete | summary_faults | summary_cut | summary_reordered | errors | plot | \
+    real_trace | can_fail) "$case" ;;
   *) echo "check.sh: unknown case '$case'"; exit 2 ;;
 esac
 [ $fail -eq 0 ] && echo "ok: parc trace $case"
