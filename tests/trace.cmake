@@ -14,8 +14,8 @@ target_compile_definitions(test_trace_read PRIVATE _GNU_SOURCE TRACE_SAMPLES="${
 target_link_libraries(test_trace_read PRIVATE m)
 parc_test_cases(test_trace_read test_trace_read LABELS tool TIMEOUT 60)
 
-foreach(case IN ITEMS summary_complete summary_faults summary_cut summary_reordered errors plot
-                     real_trace can_fail)
+foreach(case IN ITEMS summary_complete summary_faults summary_cut summary_two_maps summary_reordered
+                     errors plot real_trace can_fail)
   add_test(NAME trace_tool/${case} COMMAND sh ${PROJECT_SOURCE_DIR}/tests/trace/check.sh ${case}
     $<TARGET_FILE:parc_tool> ${PROJECT_SOURCE_DIR}/tests/trace)
   set_tests_properties(trace_tool/${case} PROPERTIES LABELS tool TIMEOUT 30 SKIP_RETURN_CODE 77)

@@ -97,6 +97,15 @@ summary_cut() {
   has out '^tasks      0 \(0 tries'
 }
 
+# Two maps on one pool reuse task indices (without args.group), and a
+# group of another label too: a try 1 begins a task, a later try continues it.
+summary_two_maps() {
+  run 0 trace summary "$dir/two_maps.json"
+  has out '^tasks      5 \(6 tries: 1 retries; 0 cached\)$'
+  has out '^failed     1$'
+  has out '^status     PARC_OK 4, PARC_ETASK 1 '
+}
+
 summary_reordered() {   # any field order, whitespace, escapes, unknown phases
   run 0 trace summary "$dir/reordered.json"
   has out "^  wörker 'zero' +1 +0\.002500 +100\.0% "
@@ -204,7 +213,8 @@ can_fail() {
 }
 
 case "$case" in
-  summary_complete | summary_faults | summary_cut | summary_reordered | errors | plot | \
+  summary_complete | summary_faults | summary_cut | summary_two_maps | summary_reordered | \
+    errors | plot | \
     real_trace | can_fail) "$case" ;;
   *) echo "check.sh: unknown case '$case'"; exit 2 ;;
 esac

@@ -40,11 +40,18 @@ static const trace_event **tries_sorted(const trace *t, size_t *n,
 static int cmp_ll(long long a, long long b) { return a < b ? -1 : a > b; }
 static int cmp_double(double a, double b) { return a < b ? -1 : a > b; }
 
-static int by_task_then_try(const void *a, const void *b) {
+static int cmp_name(const char *a, const char *b) {
+  return a && b ? strcmp(a, b) : (a != NULL) - (b != NULL);
+}
+
+/* Tries of one task are adjacent, in time order. Two maps on one pool
+   reuse indices (and the writer may leave args.group out), so time, not
+   the try number, orders them: a try 1 begins a task. */
+static int by_task_then_time(const void *a, const void *b) {
   const trace_event *x = *(const trace_event *const *)a, *y = *(const trace_event *const *)b;
   int c = cmp_ll(x->group, y->group);
+  if (!c) c = cmp_name(x->name, y->name);
   if (!c) c = cmp_ll(x->index, y->index);
-  if (!c) c = cmp_ll(x->try_no, y->try_no);
   return c ? c : cmp_double(x->ts, y->ts);
 }
 
@@ -83,14 +90,16 @@ static void count_status(status_count *counts, size_t *n, const char *status) {
   counts[(*n)++] = (status_count){status, 1};
 }
 
-static int same_task(const trace_event *a, const trace_event *b) {
-  return a->index >= 0 && a->group == b->group && a->index == b->index;
+/* b (the next in by_task_then_time's order) is a later try of a's task. */
+static int retry_of(const trace_event *b, const trace_event *a) {
+  return a->index >= 0 && a->group == b->group && a->index == b->index &&
+         cmp_name(a->name, b->name) == 0 && b->try_no > 1;
 }
 
 /* Tasks, retries, cached answers and each task's final status. */
 static int print_tasks(const trace *t, FILE *out) {
   size_t n;
-  const trace_event **x = tries_sorted(t, &n, by_task_then_try);
+  const trace_event **x = tries_sorted(t, &n, by_task_then_time);
   status_count *counts = malloc((n ? n : 1) * sizeof *counts);
   if (!x || !counts) {
     free(x), free(counts);
@@ -100,7 +109,7 @@ static int print_tasks(const trace *t, FILE *out) {
   for (size_t i = 0; i < n; i++) {
     cached += x[i]->cached;
     retries += x[i]->try_no > 1;
-    if (i + 1 < n && same_task(x[i], x[i + 1])) continue;   /* not its last try */
+    if (i + 1 < n && retry_of(x[i + 1], x[i])) continue;   /* not its last try */
     tasks++;
     failed += strcmp(trace_status(x[i]), "PARC_OK") != 0;
     count_status(counts, &kinds, trace_status(x[i]));
