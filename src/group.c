@@ -339,8 +339,9 @@ void parc_group_destroy(parc_group *g) {
     parc__job_free(g->jobs[i]);
   }
   /* Every worker let go of the jobs, and with them of their trace buffers:
-     the group's events are all in the file now. */
-  parc__trace_flush(g->trace);
+     the writer puts the group's events in the file now (its thread, not
+     the caller's: a map's end does not wait for formatting). */
+  parc__trace_kick(g->trace);
   parc__completion_destroy(&g->completion);
   parc__free(g->jobs);
   pthread_mutex_destroy(&g->lock);

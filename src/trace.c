@@ -67,7 +67,8 @@ struct parc__trace {
   bool writer_started, closing;
   parc__trace_buffer *full, *full_tail;   /* handed over, to write */
   parc__trace_buffer *spare;              /* written, to reuse */
-  char *names[NAMES_MAX];
+  char *names[NAMES_MAX];     /* JSON strings, quotes included */
+  size_t name_lengths[NAMES_MAX];
   int nnames;
   bool wrote_first;
   _Atomic uint64_t submitted, running, done;   /* the counter track */
@@ -135,22 +136,96 @@ static const char *const instant_names[] = {
     [PARC__TRACE_RETRY] = "retry", [PARC__TRACE_REPLACE] = "replace",
     [PARC__TRACE_CANCEL] = "cancel"};
 
+/* Task events are most of a trace: formatted by hand, without printf
+   (a million of them in well under a second). */
+static char *put_text(char *p, const char *s, size_t n) {
+  memcpy(p, s, n);
+  return p + n;
+}
+#define PUT(p, literal) put_text((p), (literal), sizeof(literal) - 1)
+
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Decimal digits, two at a time (half the divisions of one at a time). */
+static char *put_u64(char *p, uint64_t v) {
+  char digits[20];
+  int n = 20;
+  while (v >= 100) {
+    unsigned pair = (unsigned)(v % 100);
+    v /= 100;
+    digits[--n] = digit_pairs[2 * pair + 1];
+    digits[--n] = digit_pairs[2 * pair];
+  }
+  if (v >= 10) {
+    digits[--n] = digit_pairs[2 * v + 1];
+    digits[--n] = digit_pairs[2 * v];
+  } else {
+    digits[--n] = (char)('0' + v);
+  }
+  memcpy(p, digits + n, (size_t)(20 - n));
+  return p + (20 - n);
+}
+
+/* Nanoseconds as microseconds with three decimals. */
+static char *put_micros(char *p, uint64_t ns) {
+  p = put_u64(p, ns / 1000);
+  unsigned frac = (unsigned)(ns % 1000);
+  *p++ = '.';
+  *p++ = (char)('0' + frac / 100);
+  *p++ = (char)('0' + frac / 10 % 10);
+  *p++ = (char)('0' + frac % 10);
+  return p;
+}
+
+static void write_task(parc__trace *t, const trace_event *e) {
+  const char *name = e->name < t->nnames ? t->names[e->name] : "\"parc\"";
+  size_t name_len = e->name < t->nnames ? t->name_lengths[e->name] : 6;
+  /* Room for the longest line: fixed text, numbers, the name. */
+  if (sizeof t->out - t->nout < 320 + name_len) drain(t);
+  if (sizeof t->out - t->nout < 320 + name_len) return;   /* a name too long to write */
+  char *p = t->out + t->nout;
+  p = PUT(p, "\n,{\"ph\":\"X\",\"pid\":");
+  p = put_u64(p, (uint64_t)t->pid);
+  p = PUT(p, ",\"tid\":");
+  p = put_u64(p, (uint64_t)(e->worker + 1));
+  p = PUT(p, ",\"name\":");
+  p = put_text(p, name, name_len);
+  p = PUT(p, ",\"ts\":");
+  p = put_micros(p, e->start_ns > t->origin_ns ? e->start_ns - t->origin_ns : 0);
+  p = PUT(p, ",\"dur\":");
+  p = put_micros(p, e->end_ns - e->start_ns);
+  p = PUT(p, ",\"args\":{\"index\":");
+  p = put_u64(p, e->index);
+  p = PUT(p, ",\"chunk\":");
+  p = put_u64(p, e->chunk);
+  /* Defaults left out (status PARC_OK, try 1, not cached): a million
+     tasks make about a hundred megabytes. */
+  if (e->status != PARC_OK) {
+    const char *status = parc_status_name(e->status);
+    p = PUT(p, ",\"status\":\"");
+    p = put_text(p, status, strlen(status));
+    *p++ = '"';
+  }
+  if (e->try_number > 1) {
+    p = PUT(p, ",\"try\":");
+    p = put_u64(p, e->try_number);
+  }
+  if (e->cached) p = PUT(p, ",\"cached\":true");
+  p = PUT(p, "}}");
+  t->nout = (size_t)(p - t->out);
+}
+
+/* Every line after the first starts with "\n,": the header's events come
+   first, so a task's line always does. */
 static void write_event(parc__trace *t, const trace_event *e) {
-  begin_line(t);
   if (e->kind == PARC__TRACE_TASK) {
-    emit(t, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"name\":%s", (int)t->pid, e->worker + 1,
-         e->name < t->nnames ? t->names[e->name] : "\"parc\"");
-    /* Defaults left out (status PARC_OK, try 1, not cached): a million
-       tasks make about a hundred megabytes. */
-    emit(t, ",\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"index\":%llu,\"chunk\":%llu",
-         micros(t, e->start_ns), (double)(e->end_ns - e->start_ns) / 1000.0,
-         (unsigned long long)e->index, (unsigned long long)e->chunk);
-    if (e->status != PARC_OK) emit(t, ",\"status\":\"%s\"", parc_status_name(e->status));
-    if (e->try_number > 1) emit(t, ",\"try\":%u", (unsigned)e->try_number);
-    if (e->cached) emit(t, ",\"cached\":true");
-    emit(t, "}}");
+    write_task(t, e);
     return;
   }
+  begin_line(t);
   emit(t, "{\"ph\":\"i\",\"pid\":%d,\"tid\":%d,\"name\":\"%s\",\"cat\":\"%s\",\"s\":\"t\","
              "\"ts\":%.3f,\"args\":{\"index\":%llu",
           (int)t->pid, e->worker + 1, instant_names[e->kind],
@@ -315,6 +390,7 @@ uint16_t parc__trace_name(parc__trace *t, const char *label) {
   int id = 0;
   while (id < t->nnames && strcmp(t->names[id], quoted) != 0) id++;
   if (id == t->nnames && t->nnames < NAMES_MAX) {
+    t->name_lengths[t->nnames] = strlen(quoted);
     t->names[t->nnames++] = quoted;
     quoted = NULL;
   }
@@ -367,7 +443,7 @@ static trace_event *next_event(parc__trace *t, uint64_t now) {
     mine.buffer = b;
   }
   trace_event *e = &b->events[b->n++];
-  memset(e, 0, sizeof *e);
+  e->message = NULL;   /* every other field is set by the caller */
   return e;
 }
 
@@ -392,6 +468,7 @@ void parc__trace_instant(parc__trace *t, int kind, int worker, size_t index, uin
   uint64_t now = parc__now_ns();
   trace_event *e = next_event(t, now);
   if (!e) return;
+  memset(e, 0, sizeof *e);
   e->kind = (uint8_t)kind;
   e->start_ns = e->end_ns = now;
   e->index = index;
@@ -410,4 +487,12 @@ void parc__trace_flush(parc__trace *t) {
   if (!t) return;
   parc__trace_hand_over(t);
   write_full(t);
+}
+
+void parc__trace_kick(parc__trace *t) {
+  if (!t) return;
+  parc__trace_hand_over(t);
+  pthread_mutex_lock(&t->lock);
+  pthread_cond_signal(&t->wake);
+  pthread_mutex_unlock(&t->lock);
 }

@@ -11,6 +11,12 @@
 
 static _Atomic int *executions;
 
+static void remove_dir(const char *dir) {
+  char command[128];
+  snprintf(command, sizeof command, "rm -rf %s", dir);
+  CHECK_INT(0, system(command));
+}
+
 static int cube(const void *in, void *out, parc_task *t) {
   (void)t;
   atomic_fetch_add(executions, 1);
@@ -60,9 +66,7 @@ TEST(process_pool_hits_are_not_shipped_and_misses_are_stored) {
 
   parc_cache_close(cache);
   parc_shared_free((void *)executions);
-  char command[128];
-  snprintf(command, sizeof command, "rm -rf %s", dir);
-  CHECK_INT(0, system(command));
+  remove_dir(dir);
 }
 
 static int doubles(const void *in, void *out, parc_task *t) {
@@ -103,9 +107,7 @@ TEST(keys_do_not_change_with_the_backend) {
   parc_pool_destroy(threads);
   parc_cache_close(cache);
   parc_shared_free((void *)executions);
-  char command[128];
-  snprintf(command, sizeof command, "rm -rf %s", dir);
-  CHECK_INT(0, system(command));
+  remove_dir(dir);
 }
 
 int main(int argc, char **argv) { return harness_main(argc, argv); }

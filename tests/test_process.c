@@ -721,6 +721,16 @@ TEST_WITH_LIMIT(a_timed_out_task_takes_its_children_with_it, 30) {
   CHECK_INT(0, sleepers_after_a_while("317.5"));
 }
 
+/* A group that ran n tasks of fn (no records) and whose wait returned
+   `expected`; the caller destroys it. */
+static parc_group *ran_group(parc_pool *pool, parc_fn fn, size_t n, int expected) {
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  CHECK_OK(parc_group_map(g, fn, NULL, 0, NULL, 0, n));
+  CHECK_INT(expected, parc_group_wait(g, -1));
+  return g;
+}
+
 static int kills_its_group(const void *in, void *out, parc_task *t) {
   (void)in, (void)out;
   if (parc_task_index(t) == 1) kill(0, SIGTERM);
@@ -731,10 +741,7 @@ static int kills_its_group(const void *in, void *out, parc_task *t) {
    caller's: only that task fails. */
 TEST(kill_zero_in_a_task_kills_its_worker_not_the_caller) {
   parc_pool *pool = test_pool(PARC_PROCESSES, 2);
-  parc_group *g;
-  CHECK_OK(parc_group_create(&g, pool, NULL));
-  CHECK_OK(parc_group_map(g, kills_its_group, NULL, 0, NULL, 0, 4));
-  CHECK_INT(PARC_ECRASH, parc_group_wait(g, -1));
+  parc_group *g = ran_group(pool, kills_its_group, 4, PARC_ECRASH);
   CHECK_STR("killed by signal 15 (Terminated)", parc_group_message(g, 1));
   for (size_t i = 0; i < 4; i++)
     if (i != 1) CHECK_INT(PARC_OK, parc_group_status(g, i));
@@ -759,10 +766,7 @@ TEST(exit_in_a_task_never_runs_the_callers_atexit_handlers) {
   fclose(f);
   atexit(delete_marker);
   parc_pool *pool = test_pool(PARC_PROCESSES, 1);
-  parc_group *g;
-  CHECK_OK(parc_group_create(&g, pool, NULL));
-  CHECK_OK(parc_group_map(g, exits_three, NULL, 0, NULL, 0, 1));
-  CHECK_INT(PARC_ECRASH, parc_group_wait(g, -1));
+  parc_group *g = ran_group(pool, exits_three, 1, PARC_ECRASH);
   CHECK_STR("exited with status 3", parc_group_message(g, 0));
   parc_group_destroy(g);
   parc_pool_destroy(pool);
@@ -791,10 +795,7 @@ static int makes_a_process_pool(const void *in, void *out, parc_task *t) {
 /* A PROCESSES pool inside a process worker fails with the real reason. */
 TEST(a_process_pool_inside_a_worker_says_why_it_cannot_be) {
   parc_pool *pool = test_pool(PARC_PROCESSES, 1);
-  parc_group *g;
-  CHECK_OK(parc_group_create(&g, pool, NULL));
-  CHECK_OK(parc_group_map(g, makes_a_process_pool, NULL, 0, NULL, 0, 1));
-  CHECK_INT(PARC_ETASK, parc_group_wait(g, -1));
+  parc_group *g = ran_group(pool, makes_a_process_pool, 1, PARC_ETASK);
   const char *m = parc_group_message(g, 0);
   CHECK(m && strstr(m, "-9 parc_pool_create: a PROCESSES pool cannot be created inside a process "
                        "worker") == m);
