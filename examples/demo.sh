@@ -16,6 +16,25 @@ section() {
 # their programs land); a failing example is named at the end, and the
 # others still run.
 failed=""
+# show_trace: what `parc trace` reads in the trace crash_isolation wrote
+# (skipped when the library or the tool predates traces, or gnuplot is
+# missing: the summary needs none of it).
+tool=@PROJECT_BINARY_DIR@/tools/parc
+show_trace() {
+  if [ ! -s "$trace" ]; then
+    echo "(no trace: crash_isolation wrote no $trace)"
+  elif [ ! -x "$tool" ] || ! "$tool" help trace >/dev/null 2>&1; then
+    echo "(no trace summary: the parc tool was built without 'parc trace')"
+  else
+    echo "$ parc trace summary $trace"
+    "$tool" trace summary "$trace" || failed="$failed trace-summary"
+    if command -v gnuplot >/dev/null; then
+      "$tool" trace plot "$trace" -o "$PARC_PLOTS/timeline.png" || failed="$failed trace-plot"
+    else
+      echo "(no timeline plot: gnuplot not found; install the Debian package gnuplot-nox)"
+    fi
+  fi
+}
 run() {
   if [ -x "$bin/$1" ]; then
     "$bin/$1" || { echo "($1 failed: exit status $?)"; failed="$failed $1"; }
@@ -39,7 +58,12 @@ run as_completed
 section "Error handling (examples/error_handling.c)"
 run error_handling
 section "Crash isolation: what processes buy (examples/crash_isolation.c)"
+# This run also writes its pool's trace, for the traces section below.
+trace=$PARC_PLOTS/trace.json
+rm -f "$trace"
+export PARC_TRACE="$trace"
 run crash_isolation
+unset PARC_TRACE
 section "Batch processing: fitting 100 experiments (examples/batch_fitting.c)"
 run batch_fitting
 section "Backends and BLAS: SVD batch (examples/svd_batch.c)"
@@ -56,6 +80,8 @@ section "Measure before optimizing: speedup vs workers (examples/scaling.c)"
 run scaling
 section "Chunking and random seeds (examples/chunking_and_seeds.c)"
 run chunking_and_seeds
+section "Seeing the run: crash_isolation's trace (parc trace summary|plot)"
+show_trace
 
 printf '\n== Plots written to %s ==\n' "$PARC_PLOTS"
 find "$PARC_PLOTS" -name '*.png' -newer "$PARC_PLOTS/.demo-started" | sort | sed 's/^/  /'

@@ -7,5 +7,6 @@
 int parc_cmd_bench(int argc, char **argv);   /* bench_cmd.c */
 int parc_cmd_cache(int argc, char **argv);   /* cache_cmd.c */
 int parc_cmd_run(int argc, char **argv);     /* run_cmd.c, with run_*.c */
+int parc_cmd_trace(int argc, char **argv);   /* trace_cmd.c, with trace_*.c */
 
 #endif

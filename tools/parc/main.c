@@ -1,5 +1,5 @@
 /*
- * parc — the command-line tool: `parc bench`, `parc cache`.
+ * parc — the command-line tool: `parc bench`, `parc cache`, `parc run`, `parc trace`.
  * Each subcommand is one file; this one only dispatches, and answers
  * `parc help [COMMAND]` and `parc version` (also --help, --version) itself.
  */
@@ -24,6 +24,9 @@ static const command commands[] = {
 #endif
 #ifdef PARC_TOOL_HAVE_RUN
     {"run", parc_cmd_run, "shell commands over inputs, GNU parallel's way (parc run --help)"},
+#endif
+#ifdef PARC_TOOL_HAVE_TRACE
+    {"trace", parc_cmd_trace, "read a PARC_TRACE file: summary FILE | plot FILE -o OUT.png"},
 #endif
     {NULL, NULL, NULL}};
 

@@ -1,9 +1,10 @@
 # The parc tool. A subcommand joins when its file exists.
 set(PARC_TOOL_SOURCES ${PROJECT_SOURCE_DIR}/tools/parc/main.c)
 set(PARC_TOOL_DEFINES "")
-foreach(cmd IN ITEMS bench cache run)
+foreach(cmd IN ITEMS bench cache run trace)
   if(EXISTS ${PROJECT_SOURCE_DIR}/tools/parc/${cmd}_cmd.c)
-    # A subcommand of several files names them CMD_*.c (run_cmd.c, run_jobs.c, ...).
+    # A subcommand of several files names them CMD_*.c (run_cmd.c, run_jobs.c, ...;
+    # trace_cmd.c, trace_read.c, ...).
     file(GLOB cmd_files ${PROJECT_SOURCE_DIR}/tools/parc/${cmd}_*.c)
     list(APPEND PARC_TOOL_SOURCES ${cmd_files})
     string(TOUPPER ${cmd} CMD)
