@@ -105,7 +105,13 @@ struct parc_cache {
   int64_t hits, misses;       /* not yet added to meta */
 };
 
-/* cache_db.c */
+/* cache_open.c: the statements and helpers both files use. */
+extern const char parc__cache_sql_get[];
+extern const char parc__cache_sql_scope_find[];
+int parc__cache_exec(parc_cache *c, const char *sql);           /* sqlite3_exec on c->db */
+bool parc__cache_query_int(parc_cache *c, const char *sql, int64_t *value);  /* false: error */
+void parc__cache_reader_close(cache_reader *r);
+/* cache_open.c and cache_db.c */
 int parc__cache_db_open(parc_cache *c);            /* opens, checks, rebuilds; message set */
 void parc__cache_db_close(parc_cache *c);
 int parc__cache_commit(parc_cache *c);             /* the batch; lock held */

@@ -14,7 +14,7 @@
  *   3. jobs       job.c: a job's tasks, its claim protocol and batching
  *   4. completion completion.c: status, messages, the completion log,
  *                 waking waiters, progress
- *   5. the cache  cache.c, cache_key.c, cache_db.c, cache_filter.c: a
+ *   5. the cache  cache.c, cache_open.c, cache_db.c, cache_filter.c: a
  *                 filter over a block of tasks (look up, store); it never
  *                 calls jobs' claims, groups, pools or backends
  *   6. the pool   pool.c: configuration, the queue of jobs, claims
@@ -134,51 +134,8 @@ void parc__progress_destroy(parc__progress *p);
    summary line that parc__progress_finish prints. */
 void parc__progress_report(parc__progress *p, const parc_group_info *info);
 
-/* ---- trace.c: a pool's task timeline (Chrome trace event JSON) -------- */
-typedef struct parc__trace parc__trace;
-typedef struct parc__trace_buffer parc__trace_buffer;
-enum { PARC__TRACE_TASK, PARC__TRACE_CRASH, PARC__TRACE_TIMEOUT, PARC__TRACE_RETRY,
-       PARC__TRACE_REPLACE, PARC__TRACE_CANCEL };
-/* What a task event says besides its times: its chunk (claim), worker,
-   try (1, 2, ... for retries) and label (parc__trace_name). */
-typedef struct parc__trace_task_info {
-  uint64_t chunk;
-  int worker;
-  unsigned try_number;
-  uint16_t name;
-} parc__trace_task_info;
-/* Opens path (truncated; never through a symlink) and starts the writer.
-   PARC_ESYS or PARC_ENOMEM with a message. close writes the rest and the
-   closing line; NULL is fine. */
-int parc__trace_open(parc__trace **t, const char *path, const char *pool_name, int workers);
-void parc__trace_close(parc__trace *t);
-/* The id of a label (interned once per trace). */
-uint16_t parc__trace_name(parc__trace *t, const char *label);
-/* Records into this thread's buffer (no lock): a task's try, an instant
-   event (PARC__TRACE_CRASH ...; count: tasks cancelled), counter deltas. */
-void parc__trace_task(parc__trace *t, const parc__trace_task_info *info, size_t index,
-                      uint64_t start_ns, uint64_t end_ns, int status, bool cached);
-void parc__trace_instant(parc__trace *t, int kind, int worker, size_t index, uint64_t count,
-                         const char *message);
-void parc__trace_count(parc__trace *t, int64_t submitted, int64_t running, int64_t done);
-/* This thread lets go of its buffer (a worker letting go of a job, a
-   thread leaving); flush also writes everything handed over. */
-void parc__trace_hand_over(parc__trace *t);
-void parc__trace_flush(parc__trace *t);
-/* hand_over, then wakes the writer to write now (not in this thread). */
-void parc__trace_kick(parc__trace *t);
-
-/* ---- cache_hash.c ----------------------------------------------------- */
-/* SipHash-2-4 with 128-bit output (Aumasson, Bernstein; reference
-   implementation github.com/veorq/SipHash), streaming. */
-typedef struct parc__siphash {
-  uint64_t v0, v1, v2, v3;
-  uint64_t tail;                /* bytes not yet compressed, little-endian */
-  uint64_t length;              /* bytes seen */
-} parc__siphash;
-void parc__siphash_init(parc__siphash *s, const uint8_t key[16]);
-void parc__siphash_update(parc__siphash *s, const void *data, size_t n);
-void parc__siphash_final(parc__siphash *s, uint8_t out[16]);
+/* ---- trace.c: a pool's task timeline: trace.h --------------------------- */
+#include "trace.h"
 
 /* ======================================================================= */
 /* 2. The task                                                             */
@@ -502,61 +459,10 @@ int parc__completion_outcome(const parc__completion *c, const char *who);
 const parc__failure *parc__completion_failures(const parc__completion *c, size_t *n);
 
 /* ======================================================================= */
-/* 5. The cache filter (cache.c, cache_key.c, cache_db.c, cache_filter.c)  */
+/* 5. The cache filter: cache.h                                            */
 /* ======================================================================= */
 
-/* A group's tie to a cache: name and version (copied), context hash, and
-   the scope of the last function submitted. Made by parc_group_create when
-   opt->cache is set; freed by parc_group_destroy. */
-typedef struct parc__cache_binding parc__cache_binding;
-/* One (function, name, version, code, context) of a cache: what a job
-   points to. Owned by the cache, valid until parc_cache_close. */
-typedef struct parc__cache_scope parc__cache_scope;
-
-int parc__cache_bind(parc__cache_binding **b, parc_cache *c, const char *name,
-                     const char *version, const void *context, size_t context_size);
-void parc__cache_unbind(parc__cache_binding *b);
-/* The scope of fn under b, for job->cache_scope. PARC_EINVAL when no name
-   can be found, PARC_ENOMEM; message set. */
-int parc__cache_scope_of(parc__cache_binding *b, parc_fn fn, parc__cache_scope **scope);
-
-#define PARC__CACHE_BLOCK 64     /* tasks looked up together */
-
-/* A task's key: its input, its dependencies' outputs, and (when the scope
-   is keyed by index) the seed and index. */
-typedef struct parc__cache_key {
-  const void *in;
-  size_t in_size;
-  const parc__dep *deps;
-  size_t ndeps;
-  bool by_index;
-  uint64_t seed, index;
-} parc__cache_key;
-
-/* A block of up to PARC__CACHE_BLOCK tasks on its way through the cache. */
-typedef struct parc__cache_block {
-  parc__cache_scope *scope;
-  size_t n;
-  bool by_index;              /* the scope's, when the hashes were made */
-  uint64_t hit;               /* bit i: task i's output was found and copied */
-  parc__cache_key k[PARC__CACHE_BLOCK];
-  int64_t h1[PARC__CACHE_BLOCK], h2[PARC__CACHE_BLOCK];
-  void *out[PARC__CACHE_BLOCK];
-  size_t out_size;
-} parc__cache_block;
-
-/* Looks tasks [from, from + n) of d up under scope (n <= PARC__CACHE_BLOCK):
-   copies each hit's output into place; b->hit says which. Any storage
-   problem is a miss. */
-void parc__cache_lookup(parc__cache_block *b, parc__cache_scope *scope, const parc__tasks *d,
-                        size_t from, size_t n);
-/* Hands the results of b's tasks in `done` (outputs in place) to the next
-   batch; used_index: some called parc_task_index or parc_task_rng, so the
-   scope is keyed by seed and index from now on. */
-void parc__cache_store(parc__cache_block *b, uint64_t done, bool used_index);
-/* Test hook: hits refresh an entry's recency at most once per `ms`
-   milliseconds (default 60000) and once per handle. */
-void parc__cache_set_recency(parc_cache *c, int64_t ms);
+#include "cache.h"
 
 /* ======================================================================= */
 /* 6. Pools (pool.c)                                                       */
