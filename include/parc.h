@@ -489,6 +489,27 @@ PARC_EXPORT int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_
                          void *out, size_t out_size, size_t n, const parc_options *opt,
                          int *status);
 
+/* Map and fold: runs fn over the n records of `in` (as parc_map: task i
+   reads in + i * in_size and writes an out_size-byte output), then folds
+   every output into *result, which holds the identity on entry (0 for a
+   sum), with combine(result, output_i, arg). The fold order is fixed by n
+   alone: the left fold over the indices, result = combine(...combine(
+   combine(result, out_0), out_1)..., out_{n-1}), run in the caller, so a
+   floating-point sum gives the same bits on every backend, worker count and
+   batch size (OpenMP's reduction does not). Memory: two windows of at most
+   max(1024, 4096 x workers) outputs (32 MiB each at most), not n. Tasks
+   keep their indices in the map (parc_task_index, random streams, cache
+   keys); opt as for parc_map. Returns PARC_OK, or the lowest failed task's
+   status with parc_errmsg() naming it ("parc_map_reduce: task 5 failed:
+   ..."), and then *result holds the fold of the windows before the
+   failure's. Errors: PARC_EINVAL (NULL pool, fn, combine or result,
+   out_size 0, in NULL with in_size > 0, n x in_size overflows),
+   PARC_ENOMEM. */
+PARC_EXPORT int parc_map_reduce(parc_pool *pool, parc_fn fn, const void *in, size_t in_size,
+                                size_t n, size_t out_size,
+                                void (*combine)(void *acc, const void *part, void *arg),
+                                void *arg, void *result, const parc_options *opt);
+
 /* ------------------------------------------------------------------------ */
 /* Inside a task                                                            */
 /* ------------------------------------------------------------------------ */

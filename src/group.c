@@ -208,8 +208,8 @@ int parc_group_submit(parc_group *g, parc_fn fn, const void *in, size_t in_size,
                                  index);
 }
 
-int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
-                   size_t out_size, size_t n) {
+int parc__group_map_at(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
+                       size_t out_size, size_t n, size_t task_index) {
   static const char who[] = "parc_group_map";
   int rc = check_buffers(who, g, fn, in, in_size, out, out_size, n);
   if (rc || n == 0) return rc;
@@ -219,7 +219,13 @@ int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size, vo
   job->tasks.in_size = in_size;
   job->tasks.out = out_size ? out : NULL;
   job->tasks.out_size = out_size;
+  job->tasks.index_base = task_index;
   return job_enqueue(g, who, job, NULL);
+}
+
+int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
+                   size_t out_size, size_t n) {
+  return parc__group_map_at(g, fn, in, in_size, out, out_size, n, SIZE_MAX);
 }
 
 /* ---- waiting ------------------------------------------------------------ */

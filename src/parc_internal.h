@@ -24,7 +24,7 @@
  *                 (+ process_proxy.c, process_server.c, process_exec.c,
  *                 process.h: private)
  *   9. groups     group.c: the public group API and parc_map
- *  10. on top     graph.c, scaling.c
+ *  10. on top     graph.c, scaling.c, reduce.c
  *
  * The model. A group owns jobs; a job is a span of consecutive task
  * indices sharing one function and two strided arrays (a map is one job, a
@@ -87,37 +87,8 @@ uint64_t parc__now_ns(void);
 /* `seconds` from now on `clock`, for pthread_cond_timedwait. */
 struct timespec parc__time_after(clockid_t clock, double seconds);
 
-/* ---- fnref.c: function references ------------------------------------- */
-#define PARC__FN_UNKNOWN UINTPTR_MAX
-/* Where fn lies: the name of its object as dl_iterate_phdr gives it ("" for
-   the program), its offset from the object's load address, and the path of
-   its file (path may be NULL). False (and *offset = PARC__FN_UNKNOWN) when
-   no loaded object holds it. */
-bool parc__fn_locate(const void *fn, char object[PARC__PATH_MAX], uintptr_t *offset);
-/* The address of (object, offset) in this process, NULL when not loaded. */
-void *parc__fn_resolve(const char *object, uintptr_t offset);
-/* fn's symbol name (heap) and code size from the dynamic symbol table or
-   the ELF .symtab/.dynsym of its file. False when neither has a function
-   symbol starting exactly at fn (stripped binary). */
-bool parc__fn_symbol(parc_fn fn, char **name, size_t *size);
-
-/* ---- shared.c: shared memory ------------------------------------------ */
-/* Maps the process-wide shared region (once); PARC_OK or PARC_ESYS with a
-   message. Process pools call it before forking. */
-int parc__shared_init(void);
-/* True when [p, p + size) lies inside the shared region. */
-bool parc__shared_contains(const void *p, size_t size);
-/* True in a process worker (and its fork server): parc_shared_alloc is off. */
-extern bool parc__in_worker;
-/* The region's memfd (close-on-exec; -1 when none) and where it is mapped. */
-int parc__shared_fd(void **base, size_t *size);
-/* In an exec'd fork server: maps the memfd at `base` (MAP_FIXED_NOREPLACE)
-   and makes it this process's region. 0, or -1 with errno. */
-int parc__shared_attach(int fd, void *base, size_t size);
-
-/* ---- futex.c: futexes on shared memory (they work across processes) --- */
-void parc__futex_wait(_Atomic uint32_t *word, uint32_t old, uint64_t timeout_ns);
-void parc__futex_wake(_Atomic uint32_t *word);
+/* ---- fnref.c, shared.c, futex.c: the process, seen from inside: os.h -- */
+#include "os.h"
 
 /* ---- progress.c ------------------------------------------------------- */
 /* Progress output for a group with verbose > 0. parc__progress_update is
@@ -593,6 +564,10 @@ int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in
                             size_t task_index,
                             void (*then)(void *arg, parc__job *job, size_t offset, size_t count),
                             void *then_arg, size_t *index);
+/* parc_group_map whose tasks see parc_task_index task_index + k (SIZE_MAX:
+   their group index): parc_map_reduce's windows keep the map's indices. */
+int parc__group_map_at(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,
+                       size_t out_size, size_t n, size_t task_index);
 /* True when waiting on g runs its tasks in this thread (SERIAL, a pool
    used inside its own process worker, or a worker of g's pool). */
 bool parc__group_helps(const parc_group *g);

@@ -1,6 +1,7 @@
 /* What every backend must do alike: the shared conformance suite. Runs once
    per backend (env PARC_TEST_BACKEND, see fixture.h and core.cmake). */
 #include <parc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
@@ -554,6 +555,68 @@ TEST(map_and_wait_name_the_lowest_failed_task_and_its_message) {
   CHECK(strstr(parc_errmsg(), "parc_group_wait: task 5 failed: Cannot process x=5") != NULL);
   CHECK_STR("Cannot process x=8", parc_group_message(g, 8));
   parc_group_destroy(g);
+  parc_pool_destroy(pool);
+}
+
+/* ---- parc_map_reduce: the same bits whatever runs it ---------------------- */
+
+/* A value whose floating-point sum depends on the order it is added in:
+   magnitudes over twenty decades, from the task's own random stream. */
+static int draw(const void *in, void *out, parc_task *t) {
+  (void)in;
+  size_t i = parc_task_index(t);
+  if (i == 77777) return parc_fail(t, "task %zu refuses", i);
+  double u = parc_rng_uniform(parc_task_rng(t));
+  *(double *)out = (u - 0.5) * pow(10.0, (double)(i % 20) - 10.0);
+  return 0;
+}
+
+static void add(void *acc, const void *part, void *arg) {
+  (void)arg;
+  *(double *)acc += *(const double *)part;
+}
+
+TEST(map_reduce_gives_the_left_fold_bits_for_any_workers_and_batch) {
+  enum { N = 60001 };
+  /* The reference: the left fold, in this thread. */
+  double expected = 0;
+  for (size_t i = 0; i < N; i++) {
+    parc_rng r;
+    parc_rng_init(&r, 99, i);
+    expected += (parc_rng_uniform(&r) - 0.5) * pow(10.0, (double)(i % 20) - 10.0);
+  }
+  int workers[] = {1, 2, 3};
+  size_t batches[] = {0, 1, 7};
+  for (size_t w = 0; w < 3; w++) {
+    parc_pool *pool = test_pool(test_backend(), workers[w]);
+    for (size_t b = 0; b < 3; b++) {
+      double sum = 0;
+      parc_options opt = {.seed = 99, .batch = batches[b]};
+      CHECK_OK(parc_map_reduce(pool, draw, NULL, 0, N, sizeof(double), add, NULL, &sum, &opt));
+      if (memcmp(&sum, &expected, sizeof sum) != 0)
+        FAIL_AT("%d workers, batch %zu: %.17g, the left fold gives %.17g", workers[w], batches[b],
+                sum, expected);
+    }
+    parc_pool_destroy(pool);
+  }
+}
+
+TEST(map_reduce_names_a_failure_and_refuses_bad_arguments) {
+  parc_pool *pool = test_pool(test_backend(), 2);
+  double sum = 0;
+  CHECK_ERROR(PARC_ETASK, "parc_map_reduce: task 77777 failed: task 77777 refuses",
+              parc_map_reduce(pool, draw, NULL, 0, 100000, sizeof(double), add, NULL, &sum, NULL));
+  CHECK_ERROR(PARC_EINVAL, "combine is NULL",
+              parc_map_reduce(pool, draw, NULL, 0, 10, sizeof(double), NULL, NULL, &sum, NULL));
+  CHECK_ERROR(PARC_EINVAL, "out_size is 0",
+              parc_map_reduce(pool, draw, NULL, 0, 10, 0, add, NULL, &sum, NULL));
+  CHECK_ERROR(PARC_EINVAL, "result is NULL",
+              parc_map_reduce(pool, draw, NULL, 0, 10, sizeof(double), add, NULL, NULL, NULL));
+  CHECK_ERROR(PARC_EINVAL, "pool is NULL",
+              parc_map_reduce(NULL, draw, NULL, 0, 10, sizeof(double), add, NULL, &sum, NULL));
+  sum = 5;
+  CHECK_OK(parc_map_reduce(pool, draw, NULL, 0, 0, sizeof(double), add, NULL, &sum, NULL));
+  CHECK(sum == 5);   /* n = 0: the identity stays */
   parc_pool_destroy(pool);
 }
 
