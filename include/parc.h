@@ -497,7 +497,7 @@ PARC_EXPORT int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_
    combine(result, out_0), out_1)..., out_{n-1}), run in the caller, so a
    floating-point sum gives the same bits on every backend, worker count and
    batch size (OpenMP's reduction does not). Memory: two windows of at most
-   max(1024, 4096 x workers) outputs (32 MiB each at most), not n. Tasks
+   max(1024, 65536 x workers) outputs (16 MiB each at most), not n. Tasks
    keep their indices in the map (parc_task_index, random streams, cache
    keys); opt as for parc_map. Returns PARC_OK, or the lowest failed task's
    status with parc_errmsg() naming it ("parc_map_reduce: task 5 failed:

@@ -109,6 +109,10 @@ int parc_group_create(parc_group **g, parc_pool *pool, const parc_options *opt) 
   return group_create(g, pool, opt, false);
 }
 
+int parc__group_create_sparse(parc_group **g, parc_pool *pool, const parc_options *opt) {
+  return group_create(g, pool, opt, true);
+}
+
 /* ---- submission --------------------------------------------------------- */
 
 static int check_buffers(const char *who, const parc_group *g, parc_fn fn, const void *in,

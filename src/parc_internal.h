@@ -564,6 +564,9 @@ int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in
                             size_t task_index,
                             void (*then)(void *arg, parc__job *job, size_t offset, size_t count),
                             void *then_arg, size_t *index);
+/* A group as parc_map makes it: no completion order (parc_group_next says
+   PARC_EINVAL), no status bytes, failures kept as records. */
+int parc__group_create_sparse(parc_group **g, parc_pool *pool, const parc_options *opt);
 /* parc_group_map whose tasks see parc_task_index task_index + k (SIZE_MAX:
    their group index): parc_map_reduce's windows keep the map's indices. */
 int parc__group_map_at(parc_group *g, parc_fn fn, const void *in, size_t in_size, void *out,

@@ -21,8 +21,8 @@
 #include <string.h>
 
 #define WINDOW_MIN 1024
-#define WINDOW_PER_WORKER 4096
-#define WINDOW_BYTES_MAX ((size_t)32 << 20)   /* per buffer */
+#define WINDOW_PER_WORKER 65536
+#define WINDOW_BYTES_MAX ((size_t)16 << 20)   /* per buffer */
 
 static size_t window_size(const parc_pool *pool, size_t n, size_t out_size) {
   size_t w = (size_t)parc_pool_size(pool) * WINDOW_PER_WORKER;
@@ -55,7 +55,7 @@ typedef struct window {
 
 static int start_window(parc_pool *pool, window *w, parc_fn fn, const char *in, size_t in_size,
                         size_t out_size, const parc_options *opt) {
-  int rc = parc_group_create(&w->group, pool, opt);
+  int rc = parc__group_create_sparse(&w->group, pool, opt);
   if (rc == PARC_OK)
     rc = parc__group_map_at(w->group, fn, in_size ? in + w->first * in_size : NULL, in_size, w->out,
                             out_size, w->count, w->first);
