@@ -58,6 +58,27 @@ static int fault_task(const void *in, void *out, parc_task *t) {
   return 0;
 }
 
+/* For faults that leave `sleep SECONDS` running: SECONDS unique to this
+   test process (ctest runs others at once), in env FAULT_SLEEP, which the
+   pool's workers inherit with either start method. */
+static inline void fault_name_sleeper(void) {
+  char seconds[32];
+  snprintf(seconds, sizeof seconds, "%d.5", 400000 + (int)getpid());
+  CHECK_INT(0, setenv("FAULT_SLEEP", seconds, 1));
+}
+
+/* In a task: runs `sleep FAULT_SLEEP` through system(), prefix before
+   it and suffix after ("exec ", ""; "setsid ", " &"). */
+static inline int fault_run_sleeper(parc_task *t, const char *prefix, const char *suffix) {
+  char command[128];
+  snprintf(command, sizeof command, "%ssleep %s%s", prefix, getenv("FAULT_SLEEP"), suffix);
+  return system(command) == 0 ? 0 : parc_fail(t, "%s failed", command);
+}
+
+static inline void fault_no_sleeper_left(void) {
+  CHECK_INT(0, sleepers_after_a_while(getenv("FAULT_SLEEP")));
+}
+
 /* Files in directory dir, other than those whose name starts with keep
    (NULL: none kept); -1 when it cannot be read. */
 static int fault_files(const char *dir, const char *keep) {
