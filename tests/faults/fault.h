@@ -134,7 +134,11 @@ static void fault_check(const fault_spec *s, int start) {
   parc_group *g;
   CHECK_OK(parc_group_create(&g, pool, &(parc_options){.cache = cache}));
   CHECK_OK(parc_group_map(g, fault_task, in, sizeof in[0], out, sizeof out[0], FAULT_N));
-  CHECK_INT(s->status, parc_group_wait(g, 60));
+  int rc = parc_group_wait(g, 60);
+  const char *got = parc_group_message(g, FAULT_AT);
+  printf("  %s start: task %d: %s \"%s\"\n", start == PARC_START_EXEC ? "exec" : "fork", FAULT_AT,
+         parc_status_name(parc_group_status(g, FAULT_AT)), got ? got : "");
+  CHECK_INT(s->status, rc);
   CHECK_INT(s->status, parc_group_status(g, FAULT_AT));
   if (message) CHECK_STR(message, parc_group_message(g, FAULT_AT));
   else CHECK(parc_group_message(g, FAULT_AT) == NULL);
