@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,43 @@ static int count_children(void) {
   }
   closedir(d);
   return n;
+}
+
+/* Names in /dev/shm (the pool makes none: its region is a memfd). */
+static inline int count_dev_shm(void) {
+  DIR *d = opendir("/dev/shm");
+  if (!d) return 0;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* How many processes run `sleep SECONDS` (their /proc/PID/cmdline). */
+static inline int count_sleepers(const char *seconds) {
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  char want[64];
+  int want_len = snprintf(want, sizeof want, "sleep%c%s", '\0', seconds) + 1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[300], cmd[64];
+    snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    size_t len = fread(cmd, 1, sizeof cmd, f);
+    fclose(f);
+    if ((int)len == want_len && memcmp(cmd, want, (size_t)want_len) == 0) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Waits (up to 3 s) until no `sleep SECONDS` runs; returns how many do. */
+static inline int sleepers_after_a_while(const char *seconds) {
+  for (int i = 0; i < 300 && count_sleepers(seconds) > 0; i++) usleep(10000);
+  return count_sleepers(seconds);
 }
 
 #endif

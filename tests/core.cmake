@@ -4,6 +4,14 @@
 # (make test). parc_test_binary(NAME LIBRARY) only builds it; LIBRARY is
 # parc (shared) or parc_static (for tests that reach internal hooks).
 include(${PROJECT_SOURCE_DIR}/cmake/parc_test_cases.cmake)
+
+# Fault injection (process.cmake, faults.cmake) needs plain deaths: a
+# sanitizer that catches SIGSEGV or SIGABRT reports slowly and exits 1, which
+# is a different (and late) death.
+set(PARC_PLAIN_DEATHS "ASAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:detect_leaks=1"
+  "TSAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:halt_on_error=1"
+  "UBSAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigfpe=0:print_stacktrace=1:halt_on_error=1")
+
 function(parc_test_binary name library)
   add_executable(${name} ${PROJECT_SOURCE_DIR}/tests/${name}.c)
   target_link_libraries(${name} PRIVATE ${library} ${PARC_TEST_LIBS})

@@ -17,11 +17,6 @@ add_dependencies(test_process_exec parc_test_dl_task)
 parc_test_cases(test_conformance conformance_processes_exec LABELS threads
   ENVIRONMENT PARC_TEST_BACKEND=processes PARC_START=exec)
 
-# Fault injection needs plain deaths: a sanitizer that catches SIGSEGV or
-# SIGABRT reports slowly and exits 1, which is a different (and late) death.
-set(PARC_PLAIN_DEATHS "ASAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:detect_leaks=1"
-  "TSAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:halt_on_error=1"
-  "UBSAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigfpe=0:print_stacktrace=1:halt_on_error=1")
 foreach(suite IN ITEMS test_process test_process_exec)
   parc_test_cases(${suite} ${suite} LABELS threads ENVIRONMENT ${PARC_PLAIN_DEATHS})
 endforeach()

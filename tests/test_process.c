@@ -25,15 +25,6 @@ static double now(void) {
 
 /* ---- what is left behind ------------------------------------------------ */
 
-static int count_dev_shm(void) {
-  DIR *d = opendir("/dev/shm");
-  if (!d) return 0;
-  int n = 0;
-  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
-}
-
 static bool alive(pid_t pid) {
   char path[64], state = 0;
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -668,33 +659,6 @@ TEST(task_output_reaches_stdout_when_it_is_a_file) {
 }
 
 /* ---- the task's process tree ---------------------------------------------- */
-
-/* How many processes run `sleep SECONDS` (their /proc/PID/cmdline). */
-static int count_sleepers(const char *seconds) {
-  DIR *d = opendir("/proc");
-  if (!d) return 0;
-  char want[64];
-  int want_len = snprintf(want, sizeof want, "sleep%c%s", '\0', seconds) + 1;
-  int n = 0;
-  for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    char path[300], cmd[64];
-    snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    size_t len = fread(cmd, 1, sizeof cmd, f);
-    fclose(f);
-    if ((int)len == want_len && memcmp(cmd, want, (size_t)want_len) == 0) n++;
-  }
-  closedir(d);
-  return n;
-}
-
-/* Waits (up to 3 s) until no `sleep SECONDS` runs; returns how many do. */
-static int sleepers_after_a_while(const char *seconds) {
-  for (int i = 0; i < 300 && count_sleepers(seconds) > 0; i++) usleep(10000);
-  return count_sleepers(seconds);
-}
 
 static int sleeps_in_a_child(const void *in, void *out, parc_task *t) {
   (void)out;
