@@ -269,7 +269,9 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    workers). Memory written by the
    caller after that is not seen by the workers, except parc_shared_alloc
    memory (below) and what crosses the API: each task's input, the group's
-   context, graph dependencies. Output bytes are copied back into the
+   context, graph dependencies. Bytes of its output record a task does not
+   write are zero on PROCESSES (the caller's own bytes on THREADS and
+   SERIAL): write the whole record. Output bytes are copied back into the
    caller's `out` before the task is reported; records in parc_shared_alloc
    memory are read and written in place, without a copy. A context outside
    parc_shared_alloc memory is copied into each worker once per group and

@@ -216,6 +216,9 @@ static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task 
     t->deps = deps;
   }
   r->out = copy_out ? p->buffer + in_bytes : out;
+  /* The buffer is reused round after round: a task that leaves its output
+     unwritten must find zeros there, never another task's result. */
+  if (copy_out) memset(r->out, 0, n * d->out_size);
   slot->op = PARC__OP_RUN;
   if (p->backend->exec && p->exec_fn != d->fn) {
     parc__fn_locate((const void *)d->fn, slot->fn_object, &slot->fn_offset);

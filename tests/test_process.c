@@ -868,4 +868,28 @@ static void check_server_restart(int workers) {
 TEST_WITH_LIMIT(a_killed_fork_server_is_replaced_one_worker, 60) { check_server_restart(1); }
 TEST_WITH_LIMIT(a_killed_fork_server_is_replaced_two_workers, 60) { check_server_restart(2); }
 
+/* ---- outputs a task leaves unwritten -------------------------------------- */
+
+static int skips_thirteen(const void *in, void *out, parc_task *t) {
+  (void)t;
+  int x = *(const int *)in;
+  if (x != 13) *(int *)out = 2 * x;
+  return 0;
+}
+
+/* The round buffer is reused: a task that writes nothing must never get
+   another task's result (it gets zeros, parc.h). */
+TEST(an_unwritten_output_is_zero_never_another_tasks_result) {
+  parc_pool *pool = test_pool(PARC_PROCESSES, 2);
+  int in[40], out[40];
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 40; i++) in[i] = i, out[i] = -1;
+    CHECK_OK(parc_map(pool, skips_thirteen, in, sizeof in[0], out, sizeof out[0], 40, NULL, NULL));
+    CHECK_INT(0, out[13]);
+    for (int i = 0; i < 40; i++)
+      if (i != 13) CHECK_INT(2 * i, out[i]);
+  }
+  parc_pool_destroy(pool);
+}
+
 int main(int argc, char **argv) { return harness_main(argc, argv); }
