@@ -39,3 +39,6 @@ parc_bench(bench_crash ${PROJECT_SOURCE_DIR}/bench/crash.c)
 
 # What a task graph's bookkeeping costs per node (issue 8's targets).
 parc_bench(bench_graph ${PROJECT_SOURCE_DIR}/bench/graph.c)
+
+# parc_map_reduce against parc_map and OpenMP's reduction (issue 11's targets).
+parc_bench(bench_reduce ${PROJECT_SOURCE_DIR}/bench/reduce.c)
