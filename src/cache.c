@@ -13,8 +13,8 @@
  * stored and compared in full: a collision can only cost a miss.
  *
  * This file holds scopes, the committer thread and the public API;
- * cache_run.c looks tasks up and queues their results, cache_db.c owns
- * the SQLite file. The committer thread makes sure a batch is written at
+ * cache_filter.c looks blocks of tasks up and queues their results,
+ * cache_open.c opens and checks the SQLite file, cache_db.c writes it. The committer thread makes sure a batch is written at
  * least every CACHE_BATCH_SECONDS even when no task comes along to do it,
  * and lets idle readers' snapshots go.
  */

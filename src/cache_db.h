@@ -132,7 +132,7 @@ bool parc__cache_scope_lookup(sqlite3_stmt *st, parc__cache_scope *s);
 int parc__cache_db_clear(parc_cache *c, const char *name);  /* lock held */
 int parc__cache_db_stats(parc_cache *c, parc_cache_info *info);   /* lock held */
 int64_t parc__cache_now_ms(void);
-/* cache_run.c: commits when the batch is due or large (lock held). */
+/* cache_filter.c: commits when the batch is due or large (lock held). */
 void parc__cache_maybe_commit(parc_cache *c, double now);
 /* parc_cache_call's body once the scope is known: lookup, run, store. */
 int parc__cache_call_one(parc__cache_scope *s, parc_fn fn, const void *in, size_t in_size,
