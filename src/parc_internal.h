@@ -552,7 +552,7 @@ extern const parc__backend_ops parc__backend_serial;
 extern const parc__backend_ops parc__backend_processes;
 
 /* ======================================================================= */
-/* 9. Groups (group.c), for graphs                                         */
+/* 9. Groups (group.c), for graphs and reductions                          */
 /* ======================================================================= */
 
 /* parc_group_submit for a graph node: deps (borrowed until the task has

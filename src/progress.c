@@ -304,7 +304,7 @@ static void maybe_line(parc__progress *p, size_t done, size_t failed, size_t tot
   }
 }
 
-/* ---- the calls group.c makes ------------------------------------------- */
+/* ---- the calls completion.c makes --------------------------------------- */
 
 static void count_for_thread(parc__progress *p, size_t count) {
   if (slot_owner != p->id) {
