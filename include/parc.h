@@ -525,6 +525,10 @@ PARC_EXPORT size_t parc_task_index(const parc_task *t);
    NULL when the group has none. */
 PARC_EXPORT const void *parc_task_context(const parc_task *t, size_t *size);
 
+/* Bytes at `in` for this task: the map's in_size, or the size this task's
+   parc_group_submit passed (each submit may pass another). 0 for NULL. */
+PARC_EXPORT size_t parc_task_input_size(const parc_task *t);
+
 /* Which worker runs this task: 0 .. workers-1. */
 PARC_EXPORT int parc_task_worker(const parc_task *t);
 

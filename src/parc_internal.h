@@ -133,6 +133,7 @@ typedef struct parc__tasks {
 
 struct parc_task {
   size_t index;
+  size_t input_size;          /* bytes at `in` (parc_task_input_size) */
   int worker;
   const void *context;
   size_t context_size;

@@ -20,6 +20,8 @@ size_t parc_task_index(const parc_task *t) {
 
 int parc_task_worker(const parc_task *t) { return t ? t->worker : 0; }
 
+size_t parc_task_input_size(const parc_task *t) { return t ? t->input_size : 0; }
+
 const void *parc_task_context(const parc_task *t, size_t *size) {
   if (size) *size = t ? t->context_size : 0;
   return t ? t->context : NULL;
@@ -61,6 +63,7 @@ int parc_fail(parc_task *t, const char *fmt, ...) {
 void parc__task_init(parc_task *t, const parc__tasks *d, int worker) {
   /* Field by field: the stream (48 bytes) needs no zeroing, only rng_ready. */
   t->index = d->index_base;
+  t->input_size = d->in_size;
   t->worker = worker;
   t->context = d->context;
   t->context_size = d->context_size;

@@ -620,4 +620,38 @@ TEST(map_reduce_names_a_failure_and_refuses_bad_arguments) {
   parc_pool_destroy(pool);
 }
 
+/* ---- parc_task_input_size ------------------------------------------------ */
+
+static int input_size(const void *in, void *out, parc_task *t) {
+  size_t n = parc_task_input_size(t);
+  const char *text = in;
+  if (n && text[n - 1] != 'z') return parc_fail(t, "the last of %zu bytes is '%c'", n, text[n - 1]);
+  *(size_t *)out = n;
+  return 0;
+}
+
+TEST(task_input_size_is_each_submits_own_and_the_maps_record_size) {
+  parc_pool *pool = test_pool(test_backend(), 2);
+  parc_group *g;
+  CHECK_OK(parc_group_create(&g, pool, NULL));
+  char text[32];
+  size_t got[20];
+  for (size_t n = 0; n < 20; n++) {
+    memset(text, 'a', sizeof text);
+    if (n) text[n - 1] = 'z';
+    CHECK_OK(parc_group_submit(g, input_size, n ? text : NULL, n, &got[n], sizeof got[n], NULL));
+  }
+  CHECK_OK(parc_group_wait(g, -1));
+  for (size_t n = 0; n < 20; n++) CHECK_SIZE(n, got[n]);
+  parc_group_destroy(g);
+  char records[10][8];
+  memset(records, 'z', sizeof records);
+  size_t sizes[10];
+  CHECK_OK(parc_map(pool, input_size, records, sizeof records[0], sizes, sizeof sizes[0], 10, NULL,
+                    NULL));
+  for (int i = 0; i < 10; i++) CHECK_SIZE(8, sizes[i]);
+  CHECK_SIZE(0, parc_task_input_size(NULL));
+  parc_pool_destroy(pool);
+}
+
 int main(int argc, char **argv) { return harness_main(argc, argv); }
