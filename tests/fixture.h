@@ -15,6 +15,7 @@
 #ifndef PARC_TEST_FIXTURE_H
 #define PARC_TEST_FIXTURE_H
 
+#include <errno.h>
 #include <parc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,20 @@ static inline parc_pool *test_pool_if_built(const parc_config *cfg) { return tes
 static inline parc_pool *test_pool(parc_backend backend, int workers) {
   parc_config cfg = test_config(backend, workers);
   return test_pool_config(&cfg);
+}
+
+/* Temporary directories: a fresh one (mkdtemp of "/tmp/parc-test-WHAT-XXXXXX"
+   into dir, which must hold 64 bytes), and its removal with what is in it. */
+static inline const char *test_fresh_dir(char dir[64], const char *what) {
+  snprintf(dir, 64, "/tmp/parc-test-%s-XXXXXX", what);
+  if (!mkdtemp(dir)) FAIL_AT("mkdtemp: %s", strerror(errno));
+  return dir;
+}
+
+static inline void test_remove_dir(const char *dir) {
+  char command[512];
+  snprintf(command, sizeof command, "rm -rf '%s'", dir);
+  if (system(command) != 0) FAIL_AT("cannot remove %s", dir);
 }
 
 #endif

@@ -21,21 +21,12 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static char dir_template[] = "/tmp/parc-test-cache-XXXXXX";
+static char dir_template[64];
 
-/* A fresh directory for this test (removed by the next run of the suite's
-   cleanup in main is not needed: each test removes its own at the end). */
-static const char *fresh_dir(void) {
-  strcpy(dir_template, "/tmp/parc-test-cache-XXXXXX");
-  if (!mkdtemp(dir_template)) FAIL_AT("mkdtemp: %s", strerror(errno));
-  return dir_template;
-}
+/* A fresh directory for this test; each test removes its own at the end. */
+static const char *fresh_dir(void) { return test_fresh_dir(dir_template, "cache"); }
 
-static void remove_dir(const char *dir) {
-  char command[512];
-  snprintf(command, sizeof command, "rm -rf '%s'", dir);
-  if (system(command) != 0) FAIL_AT("cannot remove %s", dir);
-}
+static void remove_dir(const char *dir) { test_remove_dir(dir); }
 
 static char *path_in(const char *dir, const char *name) {
   static char path[1024];

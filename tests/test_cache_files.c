@@ -28,17 +28,9 @@
 
 static char base_dir[64];
 
-static const char *fresh_dir(void) {
-  strcpy(base_dir, "/tmp/parc-test-files-XXXXXX");
-  if (!mkdtemp(base_dir)) FAIL_AT("mkdtemp: %s", strerror(errno));
-  return base_dir;
-}
+static const char *fresh_dir(void) { return test_fresh_dir(base_dir, "files"); }
 
-static void remove_dir(const char *dir) {
-  char command[512];
-  snprintf(command, sizeof command, "rm -rf '%s'", dir);
-  if (system(command) != 0) FAIL_AT("cannot remove %s", dir);
-}
+static void remove_dir(const char *dir) { test_remove_dir(dir); }
 
 static const char *path_in(const char *dir, const char *name) {
   static char path[8][512];   /* the last 8 answers stay valid */
