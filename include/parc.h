@@ -378,7 +378,21 @@ typedef struct parc_options {
   parc_cache *cache;         /* memoize through this cache, NULL = none */
   const char *cache_name;    /* NULL: the function's symbol name */
   const char *cache_version; /* bump to invalidate */
+  int stream;                /* 1: a group fed forever. Once parc_group_next has
+                                reported a task and is called again, that task's
+                                record (status, message, parc_task_output result)
+                                is freed: memory follows the tasks in flight, not
+                                the tasks ever submitted (see parc_group_pending) */
+  size_t total;              /* the number of tasks expected, when they are
+                                submitted one by one: progress counts against it
+                                (0: the tasks submitted so far) */
 } parc_options;              /* zero-initialised = all defaults */
+
+/* A record of any size: `size` bytes at `data` (parc_group_map_bufs). */
+typedef struct parc_buf {
+  const void *data;
+  size_t size;
+} parc_buf;
 
 /* Automatic batching (batch = 0). Each worker claims a run of consecutive
    tasks at a time. The first claims are small (1, then doubling; x8 on
@@ -412,6 +426,30 @@ PARC_EXPORT int parc_group_submit(parc_group *g, parc_fn fn, const void *in, siz
 PARC_EXPORT int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size,
                                void *out, size_t out_size, size_t n);
 
+/* Submits n tasks with records of any size: task i runs fn(in[i].data,
+   NULL) and reads in[i].size bytes there (parc_task_input_size). `in` and
+   the bytes it points to are borrowed until the group has finished (on
+   PROCESSES they are copied into shared memory per round, or read in place
+   when they lie in parc_shared_alloc memory). `out` is NULL: a task gives
+   its result with parc_task_output, of the size it chooses, and the caller
+   reads it with parc_group_output. Indices continue the group's numbering.
+   n = 0 is a no-op. Errors: PARC_EINVAL (NULL g or fn, NULL in with n > 0,
+   in[i].data NULL with in[i].size > 0), PARC_ENOMEM. */
+PARC_EXPORT int parc_group_map_bufs(parc_group *g, parc_fn fn, const parc_buf *in, size_t n);
+
+/* Task index's parc_task_output result: its bytes, and *size (if not NULL)
+   their count. NULL (and *size 0) when the task has not finished, did not
+   succeed, made no output, was never submitted, or its record was freed
+   (opt.stream). Owned by the group: valid until parc_group_destroy, or on
+   a stream until parc_group_next is called again after reporting it. Safe
+   to call from any thread once next or wait has reported the task. */
+PARC_EXPORT const void *parc_group_output(const parc_group *g, size_t index, size_t *size);
+
+/* Tasks submitted and not yet reported by parc_group_next (0 for NULL):
+   what a producer loop bounds to keep memory flat,
+   `while (parc_group_pending(g) >= 64) take_one(g);`. */
+PARC_EXPORT size_t parc_group_pending(const parc_group *g);
+
 /* Reports one finished task in completion order (as_completed): *index
    receives it; returns that task's status (PARC_OK or an error code: the
    task's failure, not a failure of this call). PARC_DONE when every task
@@ -421,8 +459,11 @@ PARC_EXPORT int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t
    made by parc_map, a NaN timeout).
    Memory: a group that keeps its tasks for parc_group_next costs about 9
    bytes per task until it is destroyed (a status byte and an 8-byte entry
-   of the completion log: 88 MB for 10^7 tasks, measured); parc_map keeps
-   neither (its failures only). */
+   of the completion log: 88 MB for 10^7 tasks, measured), and a submitted
+   task its job (about 200 bytes); parc_map keeps neither (its failures
+   only). With opt.stream = 1 a task's record is freed at the next call
+   after the one that reported it: a loop of submit + next holds memory
+   for the tasks in flight only, however many pass through. */
 PARC_EXPORT int parc_group_next(parc_group *g, double timeout, size_t *index);
 
 /* Waits until every task submitted so far has finished. Returns PARC_OK,
@@ -525,9 +566,25 @@ PARC_EXPORT size_t parc_task_index(const parc_task *t);
    NULL when the group has none. */
 PARC_EXPORT const void *parc_task_context(const parc_task *t, size_t *size);
 
-/* Bytes at `in` for this task: the map's in_size, or the size this task's
-   parc_group_submit passed (each submit may pass another). 0 for NULL. */
+/* Bytes at `in` for this task: the map's in_size, the size this task's
+   parc_group_submit passed (each submit may pass another), or its record's
+   size in parc_group_map_bufs. 0 for NULL. */
 PARC_EXPORT size_t parc_task_input_size(const parc_task *t);
+
+/* A result of the size the task chooses, for tasks without a fixed output
+   (parc_group_map_bufs, or parc_group_submit / parc_group_map with
+   out_size 0, graph nodes with out_size 0): returns `size` writable bytes
+   owned by the group (the caller reads them with parc_group_output, a
+   graph's dependants with parc_task_dep); calling again replaces the
+   earlier result. size 0 gives a unique non-NULL pointer and an empty
+   result. On PROCESSES the bytes are in shared memory: small results are
+   copied out after the task, large ones (64 KiB and more) are handed over
+   in place; any size up to what memory holds (1 GiB tested). NULL when
+   the task has a fixed output (out_size > 0: the task then ends PARC_EINVAL)
+   or the memory cannot be had (the task then ends PARC_ENOMEM with the
+   message "parc_task_output: cannot allocate N bytes", whatever it
+   returns; the other tasks go on). A task that fails keeps no result. */
+PARC_EXPORT void *parc_task_output(parc_task *t, size_t size);
 
 /* Which worker runs this task: 0 .. workers-1. */
 PARC_EXPORT int parc_task_worker(const parc_task *t);

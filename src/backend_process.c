@@ -130,10 +130,18 @@ static void trace_death(parc__job *job, int worker, size_t k, const round *r) {
   parc__free(message);
 }
 
+static void result_failed(void *arg, size_t k, char *message) {
+  fail(arg, k, PARC_ENOMEM, message);
+}
+
 static void record(const outcome *o, proxy *p, size_t k, const round *r) {
   parc__job *job = o->job;
   char *out = job->tasks.out_size ? job->tasks.out + k * job->tasks.out_size : NULL;
   if (out && r->done && r->out != out) memcpy(out, r->out, r->done * job->tasks.out_size);
+  /* Before the successes are recorded: a result that cannot be kept fails
+     its task, and ok() leaves a task with an outcome as it is. */
+  if (job->tasks.outputs)
+    parc__proxy_collect(p, job, k, r->done, r->last_status, result_failed, (void *)o);
   if (r->used_index && o->used_index) *o->used_index = true;
   if (r->done == 0) return;
   bool last_failed = r->last_status != PARC_OK;
@@ -142,10 +150,18 @@ static void record(const outcome *o, proxy *p, size_t k, const round *r) {
 }
 
 static size_t round_size(const process_backend *b, const proxy *p, const parc__job *job,
-                         size_t left) {
+                         size_t k, size_t left) {
   size_t n = left;
   size_t record_bytes = job->tasks.in_size + job->tasks.out_size;
   if (record_bytes && n > PARC__ROUND_BYTES / record_bytes) n = PARC__ROUND_BYTES / record_bytes;
+  /* Records of any size: as many as fit the round's bytes (one at least). */
+  const parc_buf *bufs = job->tasks.bufs;
+  if (bufs) {
+    size_t bytes = 0, i = 0;
+    for (; i < n && (i == 0 || bytes + bufs[k + i].size <= PARC__ROUND_BYTES); i++)
+      bytes += bufs[k + i].size;
+    n = i;
+  }
   unsigned max = b->pool->config.max_tasks_per_worker;
   if (max && n > max - p->tasks) n = max - p->tasks;
   return n ? n : 1;
@@ -185,7 +201,7 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
       }
       continue;
     }
-    size_t n = round_size(b, p, job, to - k);
+    size_t n = round_size(b, p, job, k, to - k);
     round r;
     parc__proxy_run_round(b, p, job, k, n, w->id, &r);
     if (r.kind == ROUND_NOMEM) {
@@ -253,6 +269,7 @@ static void free_backend(process_backend *b) {
     for (int i = 0; i < b->nslots; i++) {
       parc_shared_free(b->proxies[i].buffer);
       parc_shared_free(b->proxies[i].context);
+      parc__free(b->proxies[i].allocs);
     }
   }
   parc_shared_free(b->slots);

@@ -114,6 +114,25 @@ void parc__progress_report(parc__progress *p, const parc_group_info *info);
 
 typedef struct parc__dep { const void *data; size_t size; } parc__dep;
 
+/* Where the variable-size results of a run's tasks go (parc_task_output):
+   one parc_buf per task, the table made at the first result (a job whose
+   tasks make none costs nothing). alloc NULL: the heap (a thread or the
+   caller runs the tasks); a process worker allocates in shared memory. */
+typedef struct parc__outputs {
+  _Atomic(parc_buf *) table;
+  size_t count;
+  void *(*alloc)(void *arg, size_t size);
+  void *arg;
+} parc__outputs;
+
+/* Task offset's entry of o (the table made if need be); NULL when out of
+   memory. */
+parc_buf *parc__outputs_slot(parc__outputs *o, size_t offset);
+/* Frees every result and the table (o stays usable, empty). */
+void parc__outputs_clear(parc__outputs *o);
+/* Frees one result: heap or shared memory, whichever it is. */
+void parc__output_free(void *data);
+
 /* What a run of tasks reads and writes: task k (an offset) reads
    in + k * in_size and writes out + k * out_size; parc_task_index is
    index_base + k. Zero sizes keep NULL pointers. */
@@ -129,6 +148,8 @@ typedef struct parc__tasks {
   const void *context;
   size_t context_size;
   uint64_t seed;
+  const parc_buf *bufs;       /* NULL, or task k reads bufs[k] (in, in_size unused) */
+  parc__outputs *outputs;     /* NULL: fixed outputs, parc_task_output fails */
 } parc__tasks;
 
 struct parc_task {
@@ -144,13 +165,18 @@ struct parc_task {
   const parc__dep *deps;      /* graph nodes only */
   size_t ndeps;
   bool used_index;            /* cache: parc_task_index or parc_task_rng was called */
+  int forced;                 /* parc_task_output failed: the task ends with this */
+  size_t index_base;          /* index - index_base: the task's offset in its run */
+  parc__outputs *outputs;
 };
 
 /* A parc_task for tasks of d, run by `worker`. */
 void parc__task_init(parc_task *t, const parc__tasks *d, int worker);
 /* Turns a task's return value into a status: PARC_OK, or PARC_ETASK with
-   t->message set (parc_fail's text, or "task returned N"). t->message may
-   be NULL on PARC_ETASK only when memory ran out. */
+   t->message set (parc_fail's text, or "task returned N"), or the status a
+   failed parc_task_output forced (PARC_EINVAL, PARC_ENOMEM). t->message may
+   be NULL on failure only when memory ran out. A task that did not succeed
+   keeps no parc_task_output result. */
 int parc__task_result(int rc, parc_task *t);
 
 /* What an executor that runs tasks far from the caller watches (a process
@@ -193,8 +219,14 @@ parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
   const bool timing = watch && (watch->started_ns || watch->times || watch->ran);
   /* One clock read per task: a task starts when the one before it ended. */
   uint64_t last = 0;
+  const parc_buf *bufs = d->bufs;
   for (size_t k = from; k < to; k++, in += in_size, out += out_size) {
     if (canceled && atomic_load_explicit(canceled, memory_order_relaxed)) return k;
+    const void *input = (const void *)in;
+    if (bufs) {
+      input = bufs[k].data;
+      t->input_size = bufs[k].size;
+    }
     uint64_t start = 0;
     if (timing) {
       start = last ? last : parc__now_ns();
@@ -203,7 +235,7 @@ parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
     }
     t->index = base + k;
     t->rng_ready = false;
-    int rc = fn((const void *)in, (void *)out, t);
+    int rc = fn(input, (void *)out, t);
     int status = PARC_OK;
     if (__builtin_expect(rc != 0 || t->message != NULL, 0)) status = parc__task_result(rc, t);
     if (timing) {
@@ -258,6 +290,9 @@ struct parc__job {
   bool timed;                 /* time each task: a trace, or verbose = 2 */
   void *block;                /* the allocation this job sits in */
   void *owned_input;          /* submit: the copy of the input */
+  parc__outputs outputs;      /* out_size 0: the tasks' parc_task_output results */
+  size_t reported;            /* streams: tasks of this job parc_group_next reported
+                                 (the group's lock) */
   /* Every worker's claim writes `next`: alone on its cache line, so the
      fields every task reads are not pulled away by the other workers. */
   _Alignas(64) _Atomic size_t next;   /* first unclaimed offset; >= count: exhausted */
@@ -273,7 +308,9 @@ struct parc__job {
 
 /* A job of `count` tasks, zeroed, with `status_bytes` (0 or count) status
    bytes and room for a `copy_size`-byte input copy (job->owned_input).
-   NULL when out of memory or the sizes overflow. */
+   NULL when out of memory or the sizes overflow. Its tasks have no
+   variable results until tasks.outputs = &job->outputs. free: frees the
+   results too. */
 parc__job *parc__job_new(size_t count, bool status_bytes, size_t copy_size);
 void parc__job_free(parc__job *job);
 /* Claims up to `want` unclaimed tasks (all if want is SIZE_MAX); 0 when
@@ -340,6 +377,8 @@ typedef struct parc__failure {
 struct parc__completion {
   bool keep_order;            /* false for parc_map: nobody will call next */
   bool stop_on_error;
+  bool stream;                /* opt.stream: the log is `ring`, records are forgotten */
+  size_t expected;            /* opt.total: progress counts against it */
   parc__progress *progress;
 
   pthread_mutex_t lock;       /* guards the fields up to `finished` */
@@ -354,6 +393,8 @@ struct parc__completion {
   size_t nfailures, failures_capacity;
   bool failures_sorted;
   _Atomic size_t *order[PARC__ORDER_SEGMENTS];
+  size_t *ring;               /* streams' completion log: finished, not yet reported */
+  size_t ring_head, ring_count, ring_capacity;
 
   _Atomic size_t finished;    /* tasks completed (and completion-log positions reserved) */
   _Atomic size_t total_seen;  /* `total`, readable without the lock */
@@ -373,8 +414,9 @@ struct parc__completion {
 };
 
 /* keep_order: parc_group_next may be called; label and verbose: progress.
-   PARC_ENOMEM with a message. destroy: finishes the progress output. */
-int parc__completion_init(parc__completion *c, bool keep_order, bool stop_on_error,
+   opt: stop_on_error, stream, total. PARC_ENOMEM with a message. destroy:
+   finishes the progress output. */
+int parc__completion_init(parc__completion *c, bool keep_order, const parc_options *opt,
                           const char *label, int verbose);
 void parc__completion_destroy(parc__completion *c);
 /* Numbers a job's tasks (r->first) and records it. r->count and r->status
@@ -429,6 +471,13 @@ size_t parc__completion_failed(const parc__completion *c);
 int parc__completion_outcome(const parc__completion *c, const char *who);
 /* Every failure record (sparse groups: all that is known of failures). */
 const parc__failure *parc__completion_failures(const parc__completion *c, size_t *n);
+/* Tasks submitted and not yet reported by parc__completion_take. */
+size_t parc__completion_pending(const parc__completion *c);
+/* Streams: task `offset` of r was reported and its record goes: its
+   failure text is freed, its status reads PARC_EINVAL, its message NULL. */
+void parc__completion_forget_task(parc__completion *c, const parc__record *r, size_t offset);
+/* Streams: every task of r was forgotten: r leaves the records. */
+void parc__completion_forget(parc__completion *c, const parc__record *r);
 
 /* ======================================================================= */
 /* 5. The cache filter: cache.h                                            */

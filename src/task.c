@@ -51,6 +51,8 @@ parc_rng *parc_task_rng(parc_task *t) {
 
 int parc_fail(parc_task *t, const char *fmt, ...) {
   if (!t) return PARC_ETASK;
+  /* A failed parc_task_output decided how the task ends, and its text. */
+  if (t->forced) return PARC_ETASK;
   /* A second parc_fail in one task replaces the first message. */
   parc__free(t->message);
   va_list ap;
@@ -58,6 +60,79 @@ int parc_fail(parc_task *t, const char *fmt, ...) {
   t->message = parc__vformat(fmt ? fmt : "(no message)", ap);
   va_end(ap);
   return PARC_ETASK;
+}
+
+/* ---- variable-size results ------------------------------------------------ */
+
+parc_buf *parc__outputs_slot(parc__outputs *o, size_t offset) {
+  assert(offset < o->count);
+  parc_buf *table = atomic_load_explicit(&o->table, memory_order_acquire);
+  if (table) return &table[offset];
+  parc_buf *fresh = parc__calloc(o->count, sizeof *fresh);
+  if (!fresh) return NULL;
+  /* Two workers' first results race to make it: one table wins. */
+  if (!atomic_compare_exchange_strong(&o->table, &table, fresh)) {
+    parc__free(fresh);
+    return &table[offset];
+  }
+  return &fresh[offset];
+}
+
+void parc__output_free(void *data) {
+  if (!data) return;
+  if (parc__shared_contains(data, 1)) parc_shared_free(data);
+  else parc__free(data);
+}
+
+void parc__outputs_clear(parc__outputs *o) {
+  parc_buf *table = atomic_exchange(&o->table, NULL);
+  if (!table) return;
+  for (size_t i = 0; i < o->count; i++) parc__output_free((void *)table[i].data);
+  parc__free(table);
+}
+
+/* parc_task_output could not give what was asked: the task ends with
+   `status` and this text, whatever it returns. */
+static void *force_failure(parc_task *t, int status, char *message) {
+  parc__free(t->message);
+  t->message = message ? message : parc__strdup("parc_task_output: out of memory");
+  t->forced = status;
+  return NULL;
+}
+
+void *parc_task_output(parc_task *t, size_t size) {
+  if (!t || t->forced) return NULL;
+  if (!t->outputs)
+    return force_failure(t, PARC_EINVAL,
+                         parc__format("parc_task_output: this task has a fixed-size output "
+                                      "(out_size > 0): write the result to `out`"));
+  parc_buf *slot = parc__outputs_slot(t->outputs, t->index - t->index_base);
+  if (!slot)
+    return force_failure(t, PARC_ENOMEM,
+                         parc__format("parc_task_output: cannot allocate the table of %zu "
+                                      "results", t->outputs->count));
+  const parc__outputs *o = t->outputs;
+  /* The heap's results are replaced here; a worker's shared ones are
+     reclaimed by its caller after the round. */
+  if (!o->alloc) parc__output_free((void *)slot->data);
+  *slot = (parc_buf){NULL, 0};
+  size_t bytes = size ? size : 1;   /* size 0: still a unique pointer */
+  void *data = o->alloc ? o->alloc(o->arg, bytes) : parc__malloc(bytes);
+  if (!data)
+    return force_failure(t, PARC_ENOMEM,
+                         parc__format("parc_task_output: cannot allocate %zu bytes", size));
+  *slot = (parc_buf){data, size};
+  return data;
+}
+
+/* A task that did not succeed keeps no result. */
+static void drop_output(parc_task *t) {
+  if (!t->outputs) return;
+  parc_buf *table = atomic_load_explicit(&t->outputs->table, memory_order_acquire);
+  if (!table) return;
+  parc_buf *slot = &table[t->index - t->index_base];
+  if (!t->outputs->alloc) parc__output_free((void *)slot->data);
+  *slot = (parc_buf){NULL, 0};
 }
 
 void parc__task_init(parc_task *t, const parc__tasks *d, int worker) {
@@ -73,9 +148,18 @@ void parc__task_init(parc_task *t, const parc__tasks *d, int worker) {
   t->deps = d->deps;
   t->ndeps = d->ndeps;
   t->used_index = false;
+  t->forced = 0;
+  t->index_base = d->index_base;
+  t->outputs = d->outputs;
 }
 
 int parc__task_result(int rc, parc_task *t) {
+  if (t->forced) {
+    int status = t->forced;
+    t->forced = 0;
+    drop_output(t);
+    return status;
+  }
   if (rc == 0) {
     /* parc_fail's text without a failing return is dropped: success wins. */
     parc__free(t->message);
@@ -83,5 +167,6 @@ int parc__task_result(int rc, parc_task *t) {
     return PARC_OK;
   }
   if (!t->message) t->message = parc__format("task returned %d", rc);
+  drop_output(t);
   return PARC_ETASK;
 }
