@@ -185,9 +185,12 @@ static bool pending_reserve(parc_cache *c, size_t bytes) {
 }
 
 /* Appends a result unless one with its id waits already. */
+/* flagged: a variable result, stored after a 1 byte (see parc__cache_block). */
 static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_key *k, int64_t h1,
-                        int64_t h2, const void *value, size_t value_size) {
+                        int64_t h2, const void *value, size_t size, bool flagged) {
   if (pending_find(c, h1)) return;
+  size_t value_size = size + flagged;
+  if (value_size < size) return;
   size_t ksize = key_size(k);
   if (ksize > (size_t)INT32_MAX - value_size) return;   /* SQLite's limit on a blob */
   size_t bytes = (sizeof(cache_pending) + ksize + value_size + 7) & ~(size_t)7;
@@ -200,7 +203,8 @@ static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_k
   p->value_size = (uint32_t)value_size;
   unsigned char *dst = CACHE_PENDING_BYTES(p);
   walk_key(k, piece_copy, &dst);
-  if (value_size) memcpy(dst, value, value_size);
+  if (flagged) *dst++ = 1;
+  if (size) memcpy(dst, value, size);
   c->pending[c->npending] = c->arena_used;
   c->arena_used += bytes;
   slot_insert(c, c->npending++);
@@ -224,10 +228,47 @@ void parc__cache_maybe_commit(parc_cache *c, double now) {
 
 /* ---- blocks ---------------------------------------------------------------- */
 
-static bool matches(const parc__cache_key *k, size_t out_size, const cache_pending *p,
-                    const parc__cache_scope *s, int64_t h2) {
-  return p->h2 == h2 && p->scope == s && p->value_size == out_size &&
-         key_equal(k, CACHE_PENDING_BYTES(p), p->key_size);
+static bool matches(const parc__cache_block *b, size_t i, const cache_pending *p) {
+  return p->h2 == b->h2[i] && p->scope == b->scope &&
+         (b->outputs || p->value_size == b->out_size) &&
+         key_equal(&b->k[i], CACHE_PENDING_BYTES(p), p->key_size);
+}
+
+/* A hit: task i of b gets the stored value. False when a variable result
+   cannot be made again (out of memory: then it is a miss) or the value is
+   not one (a corrupt entry). */
+static bool deliver(parc__cache_block *b, size_t i, const unsigned char *value, size_t size) {
+  if (!b->outputs) {
+    if (b->out_size) memcpy(b->out[i], value, b->out_size);
+    return true;
+  }
+  if (size == 0) return true;   /* the task made no result */
+  if (value[0] != 1) return false;
+  parc_buf *slot = parc__outputs_slot(b->outputs, b->first + i);
+  void *data = slot ? parc__malloc(size > 1 ? size - 1 : 1) : NULL;
+  if (!data) return false;
+  if (size > 1) memcpy(data, value + 1, size - 1);
+  parc__output_free((void *)slot->data);
+  *slot = (parc_buf){data, size - 1};
+  return true;
+}
+
+/* The value task i of b stores: its fixed output, or its variable result. */
+static const void *value_of(const parc__cache_block *b, size_t i, size_t *size, bool *flagged) {
+  *flagged = false;
+  if (!b->outputs) {
+    *size = b->out_size;
+    return b->out[i];
+  }
+  parc_buf *table = atomic_load_explicit(&b->outputs->table, memory_order_acquire);
+  const parc_buf *result = table ? &table[b->first + i] : NULL;
+  if (!result || !result->data) {
+    *size = 0;
+    return NULL;
+  }
+  *flagged = true;
+  *size = result->size;
+  return result->data;
 }
 
 /* Reads the tasks of b in `want` from reader r (no lock held). Returns
@@ -245,11 +286,13 @@ static bool read_block(cache_reader *r, parc__cache_block *b, uint64_t want, int
       const unsigned char *kv = sqlite3_column_blob(st, 3);
       size_t size = (size_t)sqlite3_column_bytes(st, 3);
       if (!kv) kv = (const unsigned char *)"", size = 0;
-      if (sqlite3_column_int64(st, 1) == scope_id && size >= b->out_size &&
-          key_equal(&b->k[i], kv, size - b->out_size) &&
-          sqlite3_column_int64(st, 0) ==
-              parc__cache_check(b->h2[i], kv + size - b->out_size, b->out_size)) {
-        if (b->out_size) memcpy(b->out[i], kv + size - b->out_size, b->out_size);
+      /* A fixed output's size says where the key ends; a variable
+         result's key is as long as the task's own. */
+      size_t ksize = b->outputs ? key_size(&b->k[i]) : size - b->out_size;
+      if (sqlite3_column_int64(st, 1) == scope_id && size >= b->out_size && size >= ksize &&
+          key_equal(&b->k[i], kv, ksize) &&
+          sqlite3_column_int64(st, 0) == parc__cache_check(b->h2[i], kv + ksize, size - ksize) &&
+          deliver(b, i, kv + ksize, size - ksize)) {
         b->hit |= (uint64_t)1 << i;
         if (sqlite3_column_int64(st, 2) < stale) touched[(*ntouched)++] = b->h1[i];
       }
@@ -266,10 +309,14 @@ void parc__cache_lookup(parc__cache_block *b, parc__cache_scope *scope, const pa
   b->scope = scope;
   b->n = n;
   b->out_size = d->out_size;
+  b->outputs = d->out_size ? NULL : d->outputs;
+  b->first = from;
   for (size_t i = 0; i < n; i++) {
     size_t k = from + i;
-    b->k[i] = (parc__cache_key){d->in_size ? d->in + k * d->in_size : NULL, d->in_size, d->deps,
-                                d->ndeps, false, d->seed, d->index_base + k};
+    const void *in = d->bufs ? d->bufs[k].data : d->in_size ? d->in + k * d->in_size : NULL;
+    size_t in_size = d->bufs ? d->bufs[k].size : d->in_size;
+    b->k[i] = (parc__cache_key){in_size ? in : NULL, in_size, d->deps, d->ndeps, false, d->seed,
+                                d->index_base + k};
     b->out[i] = d->out_size ? d->out + k * d->out_size : NULL;
   }
   parc__cache_scope *s = scope;
@@ -293,8 +340,8 @@ again:
       cache_pending *p = pending_find(c, b->h1[i]);
       if (!p) {
         want |= (uint64_t)1 << i;
-      } else if (matches(&b->k[i], b->out_size, p, s, b->h2[i])) {
-        if (b->out_size) memcpy(b->out[i], CACHE_PENDING_BYTES(p) + p->key_size, b->out_size);
+      } else if (matches(b, i, p) &&
+                 deliver(b, i, CACHE_PENDING_BYTES(p) + p->key_size, p->value_size)) {
         b->hit |= (uint64_t)1 << i;
       }
     }
@@ -360,7 +407,12 @@ void parc__cache_store(parc__cache_block *b, uint64_t done, bool used_index) {
   if (!c->broken) {
     size_t before = c->npending;
     for (size_t i = 0; i < b->n; i++)
-      if (done >> i & 1) pending_add(c, s, &b->k[i], b->h1[i], b->h2[i], b->out[i], b->out_size);
+      if (done >> i & 1) {
+        bool flagged;
+        size_t size;
+        const void *value = value_of(b, i, &size, &flagged);
+        pending_add(c, s, &b->k[i], b->h1[i], b->h2[i], value, size, flagged);
+      }
     if (c->npending > before) {
       s->wanted = true;
       if (before == 0) pthread_cond_signal(&c->wake);   /* start the half-second clock */
