@@ -42,3 +42,6 @@ parc_bench(bench_graph ${PROJECT_SOURCE_DIR}/bench/graph.c)
 
 # parc_map_reduce against parc_map and OpenMP's reduction (issue 11's targets).
 parc_bench(bench_reduce ${PROJECT_SOURCE_DIR}/bench/reduce.c)
+
+# Records of any size and streams against fixed records and today's loop (issue 11).
+parc_bench(bench_records ${PROJECT_SOURCE_DIR}/bench/records.c)
