@@ -245,10 +245,11 @@ static bool deliver(parc__cache_block *b, size_t i, const unsigned char *value, 
   if (size == 0) return true;   /* the task made no result */
   if (value[0] != 1) return false;
   parc_buf *slot = parc__outputs_slot(b->outputs, b->first + i);
-  void *data = slot ? parc__malloc(size > 1 ? size - 1 : 1) : NULL;
+  if (!slot) return false;
+  parc__outputs_release(b->outputs, slot);
+  void *data = parc__outputs_alloc(b->outputs, size - 1);
   if (!data) return false;
   if (size > 1) memcpy(data, value + 1, size - 1);
-  parc__output_free((void *)slot->data);
   *slot = (parc_buf){data, size - 1};
   return true;
 }

@@ -163,6 +163,13 @@ static parc__job *job_make(parc_group *g, const char *who, parc_fn fn, size_t n,
   return job;
 }
 
+/* The job's tasks may make results of any size. A map's are never freed
+   one by one (a stream's are): small ones can be carved from chunks. */
+static void enable_outputs(const parc_group *g, parc__job *job) {
+  job->tasks.outputs = &job->outputs;
+  job->outputs.chunked = job->count > 1 && !g->stream;
+}
+
 /* Numbers the job's tasks, records it, and hands it to the workers. */
 static int job_enqueue(parc_group *g, const char *who, parc__job *job, size_t *first_index) {
   pthread_mutex_lock(&g->lock);
@@ -228,7 +235,7 @@ int parc__group_map_at(parc_group *g, parc_fn fn, const void *in, size_t in_size
   job->tasks.in_size = in_size;
   job->tasks.out = out_size ? out : NULL;
   job->tasks.out_size = out_size;
-  if (!out_size) job->tasks.outputs = &job->outputs;
+  if (!out_size) enable_outputs(g, job);
   job->tasks.index_base = task_index;
   return job_enqueue(g, who, job, NULL);
 }
@@ -245,7 +252,7 @@ int parc_group_map_bufs(parc_group *g, parc_fn fn, const parc_buf *in, size_t n)
   parc__job *job = job_make(g, who, fn, n, 0, &rc);
   if (!job) return rc;
   job->tasks.bufs = in;
-  job->tasks.outputs = &job->outputs;
+  enable_outputs(g, job);
   return job_enqueue(g, who, job, NULL);
 }
 
@@ -316,10 +323,7 @@ static void forget(parc_group *g, size_t index) {
     return;
   }
   parc_buf *table = atomic_load(&job->outputs.table);
-  if (table) {
-    parc__output_free((void *)table[offset].data);
-    table[offset] = (parc_buf){NULL, 0};
-  }
+  if (table) parc__outputs_release(&job->outputs, &table[offset]);
   parc__completion_forget_task(&g->completion, &job->record, offset);
   if (++job->reported < job->count) {
     pthread_mutex_unlock(&g->lock);

@@ -39,6 +39,7 @@ parc__job *parc__job_new(size_t count, bool status_bytes, size_t copy_size) {
   job->record.status = nstatus ? (_Atomic signed char *)(job + 1) : NULL;
   job->record.canceled = &job->canceled;
   job->outputs.count = count;
+  job->outputs.id = parc__outputs_id();
   if (copy_size) job->owned_input = (char *)job + header;
   return job;
 }

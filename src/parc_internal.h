@@ -117,20 +117,37 @@ typedef struct parc__dep { const void *data; size_t size; } parc__dep;
 /* Where the variable-size results of a run's tasks go (parc_task_output):
    one parc_buf per task, the table made at the first result (a job whose
    tasks make none costs nothing). alloc NULL: the heap (a thread or the
-   caller runs the tasks); a process worker allocates in shared memory. */
+   caller runs the tasks); a process worker allocates in shared memory.
+   chunked: results under PARC__RESULT_CARVED bytes are carved from chunks
+   the table owns (each thread carves from its own), not malloc'd one by
+   one: for a map of small records that is most of a task's cost. Only a
+   table whose results are never freed one by one is chunked (a map's, not
+   a stream's or a graph node's). */
 typedef struct parc__outputs {
   _Atomic(parc_buf *) table;
   size_t count;
   void *(*alloc)(void *arg, size_t size);
   void *arg;
+  bool chunked;
+  uint64_t id;                /* unique: names the table in threads' chunk caches */
+  _Atomic(void *) chunks;     /* the chunks, a list through their first word */
 } parc__outputs;
 
+#define PARC__RESULT_CARVED 1024
+
+/* A new table's id (never 0). */
+uint64_t parc__outputs_id(void);
 /* Task offset's entry of o (the table made if need be); NULL when out of
    memory. */
 parc_buf *parc__outputs_slot(parc__outputs *o, size_t offset);
-/* Frees every result and the table (o stays usable, empty). */
+/* Bytes for a result of `size` in o (a unique pointer for size 0); NULL
+   when out of memory. */
+void *parc__outputs_alloc(parc__outputs *o, size_t size);
+/* Frees the result in *entry unless o's chunks hold it; *entry = {0}. */
+void parc__outputs_release(parc__outputs *o, parc_buf *entry);
+/* Frees every result, the chunks and the table (o stays usable, empty). */
 void parc__outputs_clear(parc__outputs *o);
-/* Frees one result: heap or shared memory, whichever it is. */
+/* Frees one result taken out of an unchunked table: heap or shared memory. */
 void parc__output_free(void *data);
 
 /* What a run of tasks reads and writes: task k (an offset) reads

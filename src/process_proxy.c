@@ -387,9 +387,8 @@ void parc__proxy_collect(proxy *p, parc__job *job, size_t k, size_t done, int la
     if (!result.data) continue;
     parc_buf *slot = parc__outputs_slot(&job->outputs, k + i);
     parc_buf *whole = result.size >= PARC__RESULT_IN_PLACE ? alloc_at(p, result.data) : NULL;
-    void *mine = whole ? (void *)whole->data : parc__malloc(result.size ? result.size : 1);
-    if (!slot || !mine) {
-      if (!whole) parc__free(mine);
+    void *mine = !slot ? NULL : whole ? (void *)whole->data : parc__outputs_alloc(&job->outputs, result.size);
+    if (!mine) {
       failed(arg, k + i, parc__format("parc_task_output: cannot allocate %zu bytes", result.size));
       continue;
     }

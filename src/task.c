@@ -9,6 +9,7 @@
 #include "parc_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 size_t parc_task_index(const parc_task *t) {
   if (!t) return 0;
@@ -78,17 +79,71 @@ parc_buf *parc__outputs_slot(parc__outputs *o, size_t offset) {
   return &fresh[offset];
 }
 
+uint64_t parc__outputs_id(void) {
+  static _Atomic uint64_t last;
+  return atomic_fetch_add_explicit(&last, 1, memory_order_relaxed) + 1;
+}
+
 void parc__output_free(void *data) {
   if (!data) return;
   if (parc__shared_contains(data, 1)) parc_shared_free(data);
   else parc__free(data);
 }
 
+#define CHUNK_BYTES ((size_t)64 << 10)
+#define CHUNK_HEADER ((size_t)16)
+
+/* The chunk this thread carves from, and whose table it belongs to. */
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
+  uint64_t id;
+  char *next;
+  size_t left;
+} carving;
+
+static bool carved(const parc__outputs *o, size_t size) {
+  return o->chunked && (size ? size : 1) < PARC__RESULT_CARVED;
+}
+
+void *parc__outputs_alloc(parc__outputs *o, size_t size) {
+  size_t bytes = size ? size : 1;   /* size 0: still a unique pointer */
+  if (o->alloc) return o->alloc(o->arg, bytes);
+  if (!carved(o, size)) return parc__malloc(bytes);
+  size_t need = (bytes + 15) & ~(size_t)15;
+  if (carving.id != o->id || carving.left < need) {
+    char *chunk = parc__malloc(CHUNK_BYTES);
+    if (!chunk) return NULL;
+    void *head = atomic_load_explicit(&o->chunks, memory_order_relaxed);
+    do {
+      memcpy(chunk, &head, sizeof head);
+    } while (!atomic_compare_exchange_weak(&o->chunks, &head, chunk));
+    carving.id = o->id;
+    carving.next = chunk + CHUNK_HEADER;
+    carving.left = CHUNK_BYTES - CHUNK_HEADER;
+  }
+  void *data = carving.next;
+  carving.next += need;
+  carving.left -= need;
+  return data;
+}
+
+void parc__outputs_release(parc__outputs *o, parc_buf *entry) {
+  /* A worker's shared results are its caller's to reclaim after the round. */
+  if (!o->alloc && !carved(o, entry->size)) parc__output_free((void *)entry->data);
+  *entry = (parc_buf){NULL, 0};
+}
+
 void parc__outputs_clear(parc__outputs *o) {
   parc_buf *table = atomic_exchange(&o->table, NULL);
-  if (!table) return;
-  for (size_t i = 0; i < o->count; i++) parc__output_free((void *)table[i].data);
+  for (size_t i = 0; table && i < o->count; i++) parc__outputs_release(o, &table[i]);
   parc__free(table);
+  void *chunk = atomic_exchange(&o->chunks, NULL);
+  while (chunk) {
+    void *next;
+    memcpy(&next, chunk, sizeof next);
+    parc__free(chunk);
+    chunk = next;
+  }
+  /* A thread's cache may still name this table: its id is never reused. */
 }
 
 /* parc_task_output could not give what was asked: the task ends with
@@ -111,13 +166,8 @@ void *parc_task_output(parc_task *t, size_t size) {
     return force_failure(t, PARC_ENOMEM,
                          parc__format("parc_task_output: cannot allocate the table of %zu "
                                       "results", t->outputs->count));
-  const parc__outputs *o = t->outputs;
-  /* The heap's results are replaced here; a worker's shared ones are
-     reclaimed by its caller after the round. */
-  if (!o->alloc) parc__output_free((void *)slot->data);
-  *slot = (parc_buf){NULL, 0};
-  size_t bytes = size ? size : 1;   /* size 0: still a unique pointer */
-  void *data = o->alloc ? o->alloc(o->arg, bytes) : parc__malloc(bytes);
+  parc__outputs_release(t->outputs, slot);
+  void *data = parc__outputs_alloc(t->outputs, size);
   if (!data)
     return force_failure(t, PARC_ENOMEM,
                          parc__format("parc_task_output: cannot allocate %zu bytes", size));
@@ -130,9 +180,7 @@ static void drop_output(parc_task *t) {
   if (!t->outputs) return;
   parc_buf *table = atomic_load_explicit(&t->outputs->table, memory_order_acquire);
   if (!table) return;
-  parc_buf *slot = &table[t->index - t->index_base];
-  if (!t->outputs->alloc) parc__output_free((void *)slot->data);
-  *slot = (parc_buf){NULL, 0};
+  parc__outputs_release(t->outputs, &table[t->index - t->index_base]);
 }
 
 void parc__task_init(parc_task *t, const parc__tasks *d, int worker) {
