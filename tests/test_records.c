@@ -12,10 +12,12 @@
 #include "fixture.h"
 #include "harness.h"
 
-/* A task asks for more memory than exists: ASan must answer NULL, as malloc
-   does, rather than stop the program. */
+/* A task asks for more memory than exists: the sanitizers' allocators must
+   answer NULL, as malloc does, rather than stop the program. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void) { return "allocator_may_return_null=1"; }
 
 /* The bytes of record i: a pattern of i's own, so misplaced bytes show. */
 static unsigned char pattern(size_t i, size_t k) { return (unsigned char)(i * 31 + k * 7 + 1); }
