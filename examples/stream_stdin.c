@@ -185,5 +185,8 @@ int main(int argc, char **argv) {
   printf("  %.2f s, %.0f lines/s; peak RSS", elapsed, (double)t.lines / elapsed);
   if (rss_early >= 0) printf(" %ld KiB after 1000 lines,", rss_early);
   printf(" %ld KiB at the end\n", peak_rss_kib());
+#if defined(__SANITIZE_ADDRESS__)
+  printf("  (AddressSanitizer keeps freed memory in quarantine: here the peak RSS grows)\n");
+#endif
   return 0;
 }
