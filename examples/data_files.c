@@ -302,6 +302,7 @@ static int analyze_all(parc_backend backend, const char *label, const parc_buf *
     r[i].status = parc_group_status(g, i);
     r[i].message = msg ? strdup(msg) : NULL;
     r[i].bytes = bytes ? malloc(r[i].size) : NULL;
+    if (bytes && !r[i].bytes) check(PARC_ENOMEM, "copying the results");
     if (bytes) memcpy(r[i].bytes, bytes, r[i].size);
   }
   parc_group_destroy(g);
@@ -309,9 +310,12 @@ static int analyze_all(parc_backend backend, const char *label, const parc_buf *
   return 0;
 }
 
-/* Index of the first file whose status, message or result differ; -1 if none. */
-static int first_difference(const file_result *a, const file_result *b) {
+/* Index of the first file whose status, message or result differ; -1 if
+   none. *bytes: the size of a's results, all together. */
+static int first_difference(const file_result *a, const file_result *b, size_t *bytes) {
+  *bytes = 0;
   for (int i = 0; i < N_FILES; i++) {
+    *bytes += a[i].size;
     int same_msg = (!a[i].message && !b[i].message) ||
                    (a[i].message && b[i].message && strcmp(a[i].message, b[i].message) == 0);
     int same_out = a[i].size == b[i].size && (a[i].size == 0 || memcmp(a[i].bytes, b[i].bytes, a[i].size) == 0);
@@ -377,9 +381,11 @@ int main(void) {
   analyze_all(PARC_THREADS, "PARC_THREADS", bufs, threads);
   int have_processes = analyze_all(PARC_PROCESSES, "PARC_PROCESSES", bufs, processes) == 0;
   report(threads, true_k);
-  int diff = have_processes ? first_difference(threads, processes) : -1;
+  size_t bytes;
+  int diff = have_processes ? first_difference(threads, processes, &bytes) : -1;
   if (have_processes && diff < 0)
-    printf("\nTHREADS and PROCESSES: identical results (%d statuses, messages and outputs)\n", N_FILES);
+    printf("\nTHREADS and PROCESSES: identical results (%d statuses and messages, %zu bytes of outputs)\n",
+           N_FILES, bytes);
   else if (have_processes)
     printf("\nTHREADS and PROCESSES differ first at data_%03d.csv\n", diff);
   free_results(threads);
