@@ -147,6 +147,7 @@ int parc__completion_init(parc__completion *c, bool keep_order, const parc_optio
   c->cpus = parc_cpu_count();
   if (verbose > 0 && !(c->progress = parc__progress_create(label, verbose)))
     return parc__error(PARC_ENOMEM, "parc_group_create: out of memory");
+  if (c->progress && c->stream && !c->expected) parc__progress_open_ended(c->progress);
   pthread_mutex_init(&c->lock, NULL);
   pthread_cond_init(&c->changed, NULL);
   atomic_init(&c->wake_at, SIZE_MAX);

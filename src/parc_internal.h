@@ -100,6 +100,8 @@ parc__progress *parc__progress_create(const char *label, int verbose);
 void parc__progress_update(parc__progress *p, size_t count, size_t done, size_t failed,
                            size_t total);
 void parc__progress_finish(parc__progress *p, size_t done, size_t failed, size_t total);
+/* A stream without opt.total: the total grows as tasks come, so no ETA. */
+void parc__progress_open_ended(parc__progress *p);
 void parc__progress_destroy(parc__progress *p);
 /* verbose = 2: the group's statistics (parc_group_stats), appended to the
    summary line that parc__progress_finish prints. */
