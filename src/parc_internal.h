@@ -151,6 +151,8 @@ void parc__outputs_release(parc__outputs *o, parc_buf *entry);
 void parc__outputs_clear(parc__outputs *o);
 /* Frees one result taken out of an unchunked table: heap or shared memory. */
 void parc__output_free(void *data);
+/* Frees the chunks kept for reuse (the last pool is gone). */
+void parc__outputs_drain(void);
 
 /* What a run of tasks reads and writes: task k (an offset) reads
    in + k * in_size and writes out + k * out_size; parc_task_index is

@@ -8,6 +8,7 @@
  */
 #include "parc_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,6 +101,53 @@ static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
   size_t left;
 } carving;
 
+/* Chunks freed with their table, kept for the next table's results: memory
+   fresh from the kernel costs a page fault per 4 KiB touched, which for a
+   map of small records was most of its time. At most SPARE_MAX chunks
+   (32 MiB); they go back when the last pool is destroyed
+   (parc__outputs_drain). */
+#define SPARE_MAX 512
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *spare_chunks;    /* a list through their first word */
+static size_t nspare;
+
+static void *chunk_take(void) {
+  pthread_mutex_lock(&spare_lock);
+  void *chunk = spare_chunks;
+  if (chunk) {
+    memcpy(&spare_chunks, chunk, sizeof spare_chunks);
+    nspare--;
+  }
+  pthread_mutex_unlock(&spare_lock);
+  return chunk ? chunk : parc__malloc(CHUNK_BYTES);
+}
+
+static void chunk_give(void *chunk) {
+  pthread_mutex_lock(&spare_lock);
+  bool kept = nspare < SPARE_MAX;
+  if (kept) {
+    memcpy(chunk, &spare_chunks, sizeof spare_chunks);
+    spare_chunks = chunk;
+    nspare++;
+  }
+  pthread_mutex_unlock(&spare_lock);
+  if (!kept) parc__free(chunk);
+}
+
+void parc__outputs_drain(void) {
+  pthread_mutex_lock(&spare_lock);
+  void *chunk = spare_chunks;
+  spare_chunks = NULL;
+  nspare = 0;
+  pthread_mutex_unlock(&spare_lock);
+  while (chunk) {
+    void *next;
+    memcpy(&next, chunk, sizeof next);
+    parc__free(chunk);
+    chunk = next;
+  }
+}
+
 static bool carved(const parc__outputs *o, size_t size) {
   return o->chunked && (size ? size : 1) < PARC__RESULT_CARVED;
 }
@@ -110,7 +158,7 @@ void *parc__outputs_alloc(parc__outputs *o, size_t size) {
   if (!carved(o, size)) return parc__malloc(bytes);
   size_t need = (bytes + 15) & ~(size_t)15;
   if (carving.id != o->id || carving.left < need) {
-    char *chunk = parc__malloc(CHUNK_BYTES);
+    char *chunk = chunk_take();
     if (!chunk) return NULL;
     void *head = atomic_load_explicit(&o->chunks, memory_order_relaxed);
     do {
@@ -140,7 +188,7 @@ void parc__outputs_clear(parc__outputs *o) {
   while (chunk) {
     void *next;
     memcpy(&next, chunk, sizeof next);
-    parc__free(chunk);
+    chunk_give(chunk);
     chunk = next;
   }
   /* A thread's cache may still name this table: its id is never reused. */
