@@ -45,24 +45,24 @@ static int copy_variable(const void *in, void *out, parc_task *t) {
   return 0;
 }
 
-static parc_pool *make_pool(const bench_case *c) {
+/* c's pool, or NULL with the reason in r's note. */
+static parc_pool *make_pool(const bench_case *c, bench_result *r) {
   parc_config cfg;
   parc_config_default(&cfg);
   cfg.backend = c->backend;
   cfg.workers = c->workers;
   cfg.verbose = 0;
   parc_pool *pool = NULL;
-  return parc_pool_create(&pool, &cfg) == PARC_OK ? pool : NULL;
+  if (parc_pool_create(&pool, &cfg) == PARC_OK) return pool;
+  snprintf(r->note, sizeof r->note, "pool: %s", parc_errmsg());
+  return NULL;
 }
 
 static bench_result run_map(const void *arg) {
   const bench_case *c = arg;
   bench_result r = BENCH_NO_RESULT;
-  parc_pool *pool = make_pool(c);
-  if (!pool) {
-    snprintf(r.note, sizeof r.note, "pool: %s", parc_errmsg());
-    return r;
-  }
+  parc_pool *pool = make_pool(c, &r);
+  if (!pool) return r;
   size_t n = c->n;
   char *data = malloc(n * 64), *out = c->bufs ? NULL : malloc(n * 64);
   parc_buf *in = c->bufs ? malloc(n * sizeof *in) : NULL;
@@ -117,11 +117,8 @@ static long peak_rss_kib(void) {
 static bench_result run_stream(const void *arg) {
   const bench_case *c = arg;
   bench_result r = BENCH_NO_RESULT;
-  parc_pool *pool = make_pool(c);
-  if (!pool) {
-    snprintf(r.note, sizeof r.note, "pool: %s", parc_errmsg());
-    return r;
-  }
+  parc_pool *pool = make_pool(c, &r);
+  if (!pool) return r;
   char record[64];
   memset(record, 7, sizeof record);
   parc_options opt = {.stream = c->stream, .total = c->n};
