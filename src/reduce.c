@@ -13,7 +13,7 @@
  *
  * Two ways to run that one order:
  *  - fused, the fast one: a coarser map of one task per block, whose
- *    function (fold_block) runs fn on each index of its block through the
+ *    function (fold_blocks) runs fn on each index of its block through the
  *    one task routine (parc__tasks_run) into a small local buffer and folds
  *    those outputs into the block's partial, which is its own output. The
  *    workers make the n calls of combine and the caller ceil(n / B); no
@@ -46,8 +46,13 @@
 #define WINDOW_MIN 1024
 #define WINDOW_PER_WORKER 65536
 #define WINDOW_BYTES_MAX ((size_t)16 << 20)   /* per buffer, both forms */
-/* fold_block runs fn on this many bytes of outputs at a time. */
-#define CHUNK_BYTES 4096
+/* A fused task folds up to LANES_MAX blocks side by side, running fn on
+   CHUNK_BYTES of outputs per block at a time. */
+#define LANES_MAX 4
+#define CHUNK_BYTES 2048
+/* ... when the map has at least this many blocks per worker (fewer: one
+   block per task, so that few long tasks still spread over the workers). */
+#define LANES_MIN_BLOCKS_PER_WORKER 64
 
 typedef void (*combine_fn)(void *acc, const void *part, void *arg);
 
@@ -75,7 +80,7 @@ static int check(parc_pool *pool, parc_fn fn, const void *in, size_t in_size, si
 
 /* ---- the fused form: one task per block ---------------------------------- */
 
-/* The context of a fused map: what fold_block needs, wherever it runs.
+/* The context of a fused map: what fold_blocks needs, wherever it runs.
    The identity (out_size bytes) follows at plan_identity(), then, when the
    caller's context travels with the plan (context NULL, context_size > 0),
    its bytes. */
@@ -84,6 +89,7 @@ typedef struct plan {
   combine_fn combine;
   void *arg;
   size_t n, block, in_size, out_size;
+  size_t lanes;               /* blocks per task: 1..LANES_MAX */
   const void *context;        /* the caller's context where the workers see it */
   size_t context_size;
   /* Exec start: the caller's fn and combine as (object, offset), which the
@@ -113,10 +119,10 @@ static bool plan_resolve(const plan *p, parc_fn *fn, combine_fn *combine) {
   return found_fn && found_combine;
 }
 
-/* The first task of a block that failed: its offset and message (heap). */
+/* The first task of a block that failed: its index and message (heap). */
 typedef struct block_failure {
   bool failed;
-  size_t offset;
+  size_t index;
   char *message;
 } block_failure;
 
@@ -124,58 +130,108 @@ static bool block_task_failed(void *arg, size_t offset, int status, parc_task *t
   (void)status;   /* always PARC_ETASK: parc__task_result's */
   block_failure *f = arg;
   f->failed = true;
-  f->offset = offset;
+  f->index = offset;   /* an offset in the run; run_tasks makes it an index */
   f->message = t->message;
   t->message = NULL;
   return true;   /* a block stops at its first failure */
 }
 
-/* A task of the fused map: block t->index's partial into out. It starts as
-   the identity; fn runs on the block's indices in chunks of CHUNK_BYTES of
-   outputs (a local buffer: no output of the block outlives its chunk), each
-   chunk then folded into out in index order. The messages it leaves follow
-   "parc_map_reduce: " (see block_failure_status). */
-static int fold_block(const void *in, void *out, parc_task *t) {
+/* Runs fn on the map's indices [i, i + m), whose inputs start at `in`,
+   into buffer, through the one task routine. False at a failure (in *f). */
+static bool run_tasks(parc__tasks *d, parc_task *inner, const char *in, size_t i, size_t m,
+                      char *buffer, block_failure *f) {
+  d->in = d->in_size ? in : NULL;
+  d->out = buffer;
+  d->index_base = i;
+  parc__tasks_run(d, inner, 0, m, NULL, NULL, block_task_failed, f);
+  if (f->failed) f->index += i;
+  return !f->failed;
+}
+
+/* A task of the fused map: the partials of blocks [t->index x lanes, ...)
+   into out, one after the other (`lanes` of them, fewer in the map's last
+   task). Each starts as the identity; fn runs on each block's indices in
+   chunks of outputs held in a local buffer (no output outlives its chunk),
+   and each chunk is folded into its block's partial in index order. The
+   blocks go side by side, chunk by chunk, their folds interleaved: each is
+   a chain of calls that wait on the one before (acc is read and written),
+   and independent chains let the processor overlap them. That changes when
+   combine runs, never what it folds: the bits are those of parc.h's tree.
+   The partials are folded in this worker's own memory and copied to out at
+   the end (neighbouring tasks' partials share cache lines of out, and other
+   workers write them meanwhile). The messages it leaves follow
+   "parc_map_reduce: " (see window_failure). */
+static int fold_blocks(const void *in, void *out, parc_task *t) {
   const plan *p = t->context;
   parc_fn fn = p->fn;
   combine_fn combine = p->combine;
+  const size_t B = p->block, in_size = p->in_size, out_size = p->out_size;
   /* t->index, not parc_task_index: a fused map has no cache to tell. */
-  size_t first = t->index * p->block;
-  size_t count = p->n - first < p->block ? p->n - first : p->block;
+  size_t block = t->index * p->lanes, blocks = (p->n - 1) / B + 1;
+  size_t lanes = blocks - block < p->lanes ? blocks - block : p->lanes;
+  size_t first = block * B;
+  size_t last_count = p->n - (block + lanes - 1) * B;   /* the last lane's block */
+  if (last_count > B) last_count = B;
   if (p->exec && !plan_resolve(p, &fn, &combine))
     return parc_fail(t, "tasks %zu..%zu: the worker cannot find fn or combine (exec start: "
                         "in an object this program does not load?)",
-                     first, first + count - 1);
-  const size_t in_size = p->in_size, out_size = p->out_size;
-  memcpy(out, plan_identity(p), out_size);
-  _Alignas(64) char local[CHUNK_BYTES];
-  char *buffer = out_size <= CHUNK_BYTES ? local : parc__malloc(out_size);
-  if (!buffer)
-    return parc_fail(t, "tasks %zu..%zu: out of memory for a %zu-byte output", first,
-                     first + count - 1, out_size);
-  const size_t chunk = out_size <= CHUNK_BYTES ? CHUNK_BYTES / out_size : 1;
-  parc__tasks d = {.fn = fn, .in_size = in_size, .out = buffer, .out_size = out_size,
+                     first, first + (lanes - 1) * B + last_count - 1);
+  /* Per lane: its partial, then its chunk's outputs. */
+  _Alignas(64) char local[LANES_MAX * 2 * CHUNK_BYTES];
+  const bool small = out_size <= CHUNK_BYTES;
+  const size_t chunk = small ? CHUNK_BYTES / out_size : 1;
+  char *acc = small ? local : parc__malloc(2 * lanes * out_size);
+  if (!acc)
+    return parc_fail(t, "tasks %zu..%zu: out of memory for %zu x %zu bytes", first,
+                     first + (lanes - 1) * B + last_count - 1, 2 * lanes, out_size);
+  char *buffer = acc + lanes * out_size;   /* lane g's chunk at g x chunk outputs */
+  for (size_t g = 0; g < lanes; g++) memcpy(acc + g * out_size, plan_identity(p), out_size);
+  parc__tasks d = {.fn = fn, .in_size = in_size, .out_size = out_size,
                    .context = p->context_size && !p->context
                                   ? plan_identity(p) + align16(out_size) : p->context,
                    .context_size = p->context_size, .seed = t->seed};
   parc_task inner;
   parc__task_init(&inner, &d, t->worker);
   block_failure f = {false, 0, NULL};
-  int rc = 0;
-  for (size_t k = 0; k < count; k += chunk) {
-    size_t m = count - k < chunk ? count - k : chunk;
-    d.in = in_size ? (const char *)in + k * in_size : NULL;
-    d.index_base = first + k;
-    parc__tasks_run(&d, &inner, 0, m, NULL, NULL, block_task_failed, &f);
-    if (f.failed) {
-      rc = parc_fail(t, "task %zu failed: %s", first + k + f.offset,
-                     f.message ? f.message : "(out of memory for its message)");
-      break;
+  size_t failed_lane = 0, k = 0;
+  for (; k < B && !f.failed; k += chunk) {
+    size_t m[LANES_MAX] = {0};
+    for (size_t g = 0; g < lanes; g++) {
+      size_t count = g + 1 < lanes ? B : last_count;
+      m[g] = k >= count ? 0 : count - k < chunk ? count - k : chunk;
+      if (m[g] && !run_tasks(&d, &inner, (const char *)in + (g * B + k) * in_size,
+                             first + g * B + k, m[g], buffer + g * chunk * out_size, &f)) {
+        failed_lane = g;
+        break;
+      }
     }
-    for (size_t j = 0; j < m; j++) combine(out, buffer + j * out_size, p->arg);
+    if (f.failed) break;
+    /* Only the last lane may be shorter: m[g] falls at g = lanes - 1 only. */
+    for (size_t j = 0; j < m[0]; j++)
+      for (size_t g = 0; g < lanes && j < m[g]; g++)
+        combine(acc + g * out_size, buffer + (g * chunk + j) * out_size, p->arg);
   }
+  /* The lowest failed index: lanes before the one that failed ran only up
+     to this chunk, and one of them may fail later in its block. */
+  bool lower = false;   /* found one: the lowest lane's first failure is the lowest */
+  for (size_t g = 0; f.failed && !lower && g < failed_lane; g++)
+    for (size_t q = k + chunk; q < B && !lower; q += chunk) {
+      block_failure e = {false, 0, NULL};
+      if (!run_tasks(&d, &inner, (const char *)in + (g * B + q) * in_size, first + g * B + q,
+                     B - q < chunk ? B - q : chunk, buffer + g * chunk * out_size, &e)) {
+        parc__free(f.message);
+        f = e;
+        lower = true;
+      }
+    }
+  int rc = 0;
+  if (f.failed)
+    rc = parc_fail(t, "task %zu failed: %s", f.index,
+                   f.message ? f.message : "(out of memory for its message)");
+  else
+    memcpy(out, acc, lanes * out_size);
   parc__free(f.message);
-  if (buffer != local) parc__free(buffer);
+  if (!small) parc__free(acc);
   return rc;
 }
 
@@ -198,17 +254,27 @@ static plan *plan_make(parc_pool *pool, parc_fn fn, size_t n, size_t in_size, si
     if (arg && !parc__shared_contains(arg, 1)) return NULL;
     if ((cfg->timeout > 0 && !isinf(cfg->timeout)) || cfg->max_tasks_per_worker) return NULL;
   }
+  if (out_size > SIZE_MAX / 4 || context_size > SIZE_MAX / 4) return NULL;
   /* Where memory is not shared the caller's context travels in the plan
      (in place when it is in shared memory already). */
   bool copy_context = far && context && !parc__shared_contains(context, context_size);
   size_t identity_at = align16(sizeof(plan));
-  size_t size = identity_at + align16(out_size);
-  if (copy_context) size += context_size;
-  if (out_size > SIZE_MAX / 2 || context_size > SIZE_MAX / 4) return NULL;
+  size_t size = identity_at + align16(out_size) + (copy_context ? context_size : 0);
   plan *p = parc__calloc(1, size);
   if (!p) return NULL;
-  *p = (plan){fn, combine, arg, n, block_size(n), in_size, out_size,
-              copy_context ? NULL : context, context_size, false, 0, 0, "", ""};
+  size_t block = block_size(n), blocks = (n - 1) / block + 1;
+  size_t workers = (size_t)parc_pool_size(pool);
+  bool side_by_side = out_size <= CHUNK_BYTES && blocks >= LANES_MIN_BLOCKS_PER_WORKER * workers;
+  p->fn = fn;
+  p->combine = combine;
+  p->arg = arg;
+  p->n = n;
+  p->block = block;
+  p->in_size = in_size;
+  p->out_size = out_size;
+  p->lanes = side_by_side ? LANES_MAX : 1;
+  p->context = copy_context ? NULL : context;
+  p->context_size = context_size;
   memcpy((char *)p + identity_at, identity, out_size);
   if (copy_context) memcpy((char *)p + identity_at + align16(out_size), context, context_size);
   if (far && pool->config.start == PARC_START_EXEC) {
@@ -237,7 +303,10 @@ typedef struct reduction {
   parc_fn fn;
   const char *in;
   size_t in_size, out_size, n, block;
-  size_t tasks;               /* what the windows cover: blocks, or n tasks of fn */
+  size_t blocks;              /* ceil(n / block) */
+  size_t tasks;               /* what the windows cover: fused tasks, or n tasks of fn */
+  size_t span;                /* indices per task: lanes x block, or 1 */
+  size_t lanes;               /* partials per task: its output is lanes x out_size */
   combine_fn combine;
   void *arg;
   const char *identity;
@@ -259,18 +328,18 @@ static int start_window(reduction *r, window *w) {
   if (!r->fused)
     return parc__group_map_at(w->group, r->fn, r->in_size ? r->in + w->first * r->in_size : NULL,
                               r->in_size, w->out, r->out_size, w->count, w->first);
-  /* Blocks: one job of full blocks, and one of the last block if it is
-     shorter (its input is too) and in this window. */
-  size_t last = r->tasks - 1, tail = r->n - last * r->block;
-  size_t full = w->count;
-  if (tail < r->block && w->first + w->count == r->tasks) full--;
-  size_t block_in = r->block * r->in_size;
-  if (full)
-    rc = parc__group_map_at(w->group, fold_block, block_in ? r->in + w->first * block_in : NULL,
-                            block_in, w->out, r->out_size, full, w->first);
-  if (rc == PARC_OK && full < w->count)
-    rc = parc__group_map_at(w->group, fold_block, r->in_size ? r->in + last * block_in : NULL,
-                            tail * r->in_size, w->out + full * r->out_size, r->out_size, 1, last);
+  /* One job of whole tasks, and one of the map's last task if it covers
+     fewer indices (its input is shorter) and is in this window. */
+  size_t last = r->tasks - 1, tail = r->n - last * r->span;
+  size_t whole = w->count;
+  if (tail < r->span && w->first + w->count == r->tasks) whole--;
+  size_t task_in = r->span * r->in_size, task_out = r->lanes * r->out_size;
+  if (whole)
+    rc = parc__group_map_at(w->group, fold_blocks, task_in ? r->in + w->first * task_in : NULL,
+                            task_in, w->out, task_out, whole, w->first);
+  if (rc == PARC_OK && whole < w->count)
+    rc = parc__group_map_at(w->group, fold_blocks, r->in_size ? r->in + last * task_in : NULL,
+                            tail * r->in_size, w->out + whole * task_out, task_out, 1, last);
   return rc;
 }
 
@@ -280,7 +349,11 @@ static int start_window(reduction *r, window *w) {
 static void fold_window(reduction *r, const window *w) {
   const size_t size = r->out_size;
   if (r->fused) {
-    for (size_t k = 0; k < w->count; k++) r->combine(r->total, w->out + k * size, r->arg);
+    /* The window's partials lie in block order; the map's last task may
+       hold fewer than lanes. */
+    size_t block = w->first * r->lanes, count = w->count * r->lanes;
+    if (count > r->blocks - block) count = r->blocks - block;
+    for (size_t k = 0; k < count; k++) r->combine(r->total, w->out + k * size, r->arg);
     return;
   }
   for (size_t k = 0; k < w->count; k++) {
@@ -299,33 +372,34 @@ static int window_failure(const reduction *r, const window *w) {
     int status = parc_group_status(w->group, k);
     if (status >= 0 || status == PARC_ECANCELED) continue;
     const char *text = parc_group_message(w->group, k);
-    size_t index = w->first + k;
+    size_t task = w->first + k;
     if (!r->fused)
-      return parc__error(status, "parc_map_reduce: task %zu failed: %s", index,
+      return parc__error(status, "parc_map_reduce: task %zu failed: %s", task,
                          text ? text : parc_strerror(status));
-    /* fold_block's own failures are phrased for this prefix; a block that
-       crashed or timed out (PROCESSES) is named by its tasks. */
+    /* fold_blocks' own failures are phrased for this prefix; a fused task
+       that crashed or timed out (PROCESSES) is named by its indices. */
     if (status == PARC_ETASK && text) return parc__error(status, "parc_map_reduce: %s", text);
-    size_t first = index * r->block, last = first + r->block < r->n ? first + r->block : r->n;
-    return parc__error(status, "parc_map_reduce: tasks %zu..%zu (block %zu) failed: %s", first,
-                       last - 1, index, text ? text : parc_strerror(status));
+    size_t first = task * r->span, end = r->n - first > r->span ? first + r->span : r->n;
+    return parc__error(status, "parc_map_reduce: tasks %zu..%zu failed: %s", first, end - 1,
+                       text ? text : parc_strerror(status));
   }
   return parc__error(PARC_ECANCELED, "parc_map_reduce: task %zu was cancelled",
-                     r->fused ? w->first * r->block : w->first);
+                     w->first * r->span);
 }
 
-/* Tasks per window: fused, a window of partials (at least 4 per worker);
-   in the caller, as many outputs as keep every worker busy while the
-   caller folds. Both bounded in bytes. */
+/* Tasks per window: fused, a window of partials (at least 4 tasks per
+   worker); in the caller, as many outputs as keep every worker busy while
+   the caller folds. Both bounded in bytes. */
 static size_t window_size(const reduction *r) {
   size_t workers = (size_t)parc_pool_size(r->pool), w;
+  size_t task_out = r->lanes * r->out_size;
   if (r->fused) {
-    w = WINDOW_BYTES_MAX / r->out_size;
+    w = WINDOW_BYTES_MAX / task_out;
     if (w < 4 * workers) w = 4 * workers;
   } else {
     w = workers * WINDOW_PER_WORKER;
     if (w < WINDOW_MIN) w = WINDOW_MIN;
-    if (w > WINDOW_BYTES_MAX / r->out_size) w = WINDOW_BYTES_MAX / r->out_size;
+    if (w > WINDOW_BYTES_MAX / task_out) w = WINDOW_BYTES_MAX / task_out;
   }
   if (w == 0) w = 1;
   return w < r->tasks ? w : r->tasks;
@@ -333,11 +407,12 @@ static size_t window_size(const reduction *r) {
 
 /* Runs every window, two in flight, folding each in order. */
 static int run_windows(reduction *r) {
-  size_t size = window_size(r);
-  char *buffers = size <= SIZE_MAX / 2 / r->out_size ? parc__malloc(2 * size * r->out_size) : NULL;
+  size_t size = window_size(r), task_out = r->lanes * r->out_size;
+  char *buffers = size <= SIZE_MAX / 2 / task_out ? parc__malloc(2 * size * task_out) : NULL;
   if (!buffers)
-    return parc__error(PARC_ENOMEM, "parc_map_reduce: out of memory for 2 x %zu outputs", size);
-  window w[2] = {{NULL, buffers, 0, size}, {NULL, buffers + size * r->out_size, 0, 0}};
+    return parc__error(PARC_ENOMEM, "parc_map_reduce: out of memory for 2 x %zu outputs",
+                       size * r->lanes);
+  window w[2] = {{NULL, buffers, 0, size}, {NULL, buffers + size * task_out, 0, 0}};
   size_t next = size;   /* first task not yet submitted */
   int rc = start_window(r, &w[0]);
   for (int j = 0; rc == PARC_OK; j ^= 1) {
@@ -375,15 +450,14 @@ int parc_map_reduce(parc_pool *pool, parc_fn fn, const void *in, size_t in_size,
   if (rc || n == 0) return rc;
   reduction r = {.pool = pool, .fn = fn, .in = in, .in_size = in_size, .out_size = out_size,
                  .n = n, .block = block_size(n), .combine = combine, .arg = arg};
+  r.blocks = (n - 1) / r.block + 1;
   if (opt) r.opt = *opt;
   /* The identity, the total and (in the caller) a block's partial: *result
      is written only once everything succeeded. */
   char *state = out_size <= SIZE_MAX / 3 ? parc__malloc(3 * out_size) : NULL;
   if (!state)
     return parc__error(PARC_ENOMEM, "parc_map_reduce: out of memory for 3 x %zu bytes", out_size);
-  memcpy(state, result, out_size);
-  memcpy(state + out_size, result, out_size);
-  memcpy(state + 2 * out_size, result, out_size);
+  for (int k = 0; k < 3; k++) memcpy(state + k * out_size, result, out_size);
   r.identity = state;
   r.total = state + out_size;
   r.partial = state + 2 * out_size;
@@ -392,8 +466,11 @@ int parc_map_reduce(parc_pool *pool, parc_fn fn, const void *in, size_t in_size,
     r.fused = p;
     r.opt.context = p;
     r.opt.context_size = plan_size(p);
-    r.tasks = (n - 1) / r.block + 1;
+    r.lanes = p->lanes;
+    r.span = p->lanes * r.block;
+    r.tasks = (r.blocks - 1) / p->lanes + 1;
   } else {
+    r.lanes = r.span = 1;
     r.tasks = n;
   }
   rc = run_windows(&r);
