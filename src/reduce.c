@@ -12,14 +12,15 @@
  * this one cannot.
  *
  * Two ways to run that one order:
- *  - fused, the fast one: a coarser map of one task per block, whose
- *    function (fold_blocks) runs fn on each index of its block through the
- *    one task routine (parc__tasks_run) into a small local buffer and folds
- *    those outputs into the block's partial, which is its own output. The
- *    workers make the n calls of combine and the caller ceil(n / B); no
- *    output array of n exists; and it goes down every backend's dispatch
- *    unchanged (on PROCESSES the partials come back as outputs, fn and
- *    combine travel as object + offset under exec start).
+ *  - fused, the fast one: a coarser map whose tasks each fold 1 to 4
+ *    whole blocks: its function (fold_blocks) runs fn on each index of its
+ *    blocks through the one task routine (parc__tasks_run) into a small
+ *    local buffer and folds those outputs into the blocks' partials, which
+ *    are its own output. The workers make the n calls of combine and the
+ *    caller ceil(n / B); no output array of n exists; and it goes down
+ *    every backend's dispatch unchanged (on PROCESSES the partials come
+ *    back as outputs, fn and combine travel as object + offset under exec
+ *    start).
  *  - in the caller: fn's own tasks in windows of outputs, which the caller
  *    folds through the same tree. For what the fused form cannot honour: a
  *    cache (its keys are fn's tasks), MPI, and on PROCESSES an arg the
@@ -28,7 +29,7 @@
  *    exec start a fn or combine that cannot be located.
  *
  * Memory stays O(workers x out_size), not O(n): each form runs windows of
- * its tasks (blocks or fn's), each a group of its own whose outputs land in
+ * its tasks (fused ones or fn's), each a group of its own whose outputs land in
  * one of two buffers; while the caller folds window j, the workers run
  * window j + 1. Tasks of fn keep their indices in the whole map
  * (parc_task_index, random streams, cache keys are those of parc_map).
@@ -78,7 +79,7 @@ static int check(parc_pool *pool, parc_fn fn, const void *in, size_t in_size, si
   return PARC_OK;
 }
 
-/* ---- the fused form: one task per block ---------------------------------- */
+/* ---- the fused form: a task folds whole blocks ---------------------------- */
 
 /* The context of a fused map: what fold_blocks needs, wherever it runs.
    The identity (out_size bytes) follows at plan_identity(), then, when the
@@ -136,15 +137,16 @@ static bool block_task_failed(void *arg, size_t offset, int status, parc_task *t
   return true;   /* a block stops at its first failure */
 }
 
-/* Runs fn on the map's indices [i, i + m), whose inputs start at `in`,
-   into buffer, through the one task routine. False at a failure (in *f). */
-static bool run_tasks(parc__tasks *d, parc_task *inner, const char *in, size_t i, size_t m,
-                      char *buffer, block_failure *f) {
-  d->in = d->in_size ? in : NULL;
+/* Runs fn on the map's indices [first + k, first + k + m) into buffer,
+   through the one task routine; `in` holds the inputs from index first
+   on. False at a failure (in *f). */
+static bool run_tasks(parc__tasks *d, parc_task *inner, const void *in, size_t first, size_t k,
+                      size_t m, char *buffer, block_failure *f) {
+  d->in = d->in_size ? (const char *)in + k * d->in_size : NULL;
   d->out = buffer;
-  d->index_base = i;
+  d->index_base = first + k;
   parc__tasks_run(d, inner, 0, m, NULL, NULL, block_task_failed, f);
-  if (f->failed) f->index += i;
+  if (f->failed) f->index += first + k;
   return !f->failed;
 }
 
@@ -199,8 +201,8 @@ static int fold_blocks(const void *in, void *out, parc_task *t) {
     for (size_t g = 0; g < lanes; g++) {
       size_t count = g + 1 < lanes ? B : last_count;
       m[g] = k >= count ? 0 : count - k < chunk ? count - k : chunk;
-      if (m[g] && !run_tasks(&d, &inner, (const char *)in + (g * B + k) * in_size,
-                             first + g * B + k, m[g], buffer + g * chunk * out_size, &f)) {
+      if (m[g] && !run_tasks(&d, &inner, in, first, g * B + k, m[g],
+                             buffer + g * chunk * out_size, &f)) {
         failed_lane = g;
         break;
       }
@@ -217,8 +219,8 @@ static int fold_blocks(const void *in, void *out, parc_task *t) {
   for (size_t g = 0; f.failed && !lower && g < failed_lane; g++)
     for (size_t q = k + chunk; q < B && !lower; q += chunk) {
       block_failure e = {false, 0, NULL};
-      if (!run_tasks(&d, &inner, (const char *)in + (g * B + q) * in_size, first + g * B + q,
-                     B - q < chunk ? B - q : chunk, buffer + g * chunk * out_size, &e)) {
+      if (!run_tasks(&d, &inner, in, first, g * B + q, B - q < chunk ? B - q : chunk,
+                     buffer + g * chunk * out_size, &e)) {
         parc__free(f.message);
         f = e;
         lower = true;
@@ -387,15 +389,18 @@ static int window_failure(const reduction *r, const window *w) {
                      w->first * r->span);
 }
 
-/* Tasks per window: fused, a window of partials (at least 4 tasks per
-   worker); in the caller, as many outputs as keep every worker busy while
-   the caller folds. Both bounded in bytes. */
+/* Tasks per window: fused, a window of partials; in the caller, as many
+   outputs as keep every worker busy while the caller folds, bounded in
+   bytes. */
 static size_t window_size(const reduction *r) {
   size_t workers = (size_t)parc_pool_size(r->pool), w;
   size_t task_out = r->lanes * r->out_size;
   if (r->fused) {
+    /* 16 MiB of partials, but work for every worker: 4 tasks each, or one
+       where an output is over 4 MiB. */
     w = WINDOW_BYTES_MAX / task_out;
-    if (w < 4 * workers) w = 4 * workers;
+    size_t least = task_out <= WINDOW_BYTES_MAX / 4 ? 4 * workers : workers;
+    if (w < least) w = least;
   } else {
     w = workers * WINDOW_PER_WORKER;
     if (w < WINDOW_MIN) w = WINDOW_MIN;
