@@ -506,8 +506,8 @@ PARC_EXPORT int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_
    the identity, P_k = combine(...combine(combine(id, out_kB), out_kB+1)...,
    out_last), and the result is the left fold of the partials in block
    order, *result = combine(...combine(combine(id, P_0), P_1)..., P_m-1).
-   (n = 4096, a sum: id + (id + out_0) + (id + out_1) + ..., the plain left
-   fold; n = 4097: B = 2, the pairs (out_0 + out_1), (out_2 + out_3), ...)
+   For a sum from 0 and n <= 4096 that is the plain left fold; n = 4097
+   gives B = 2 and (((out_0 + out_1) + (out_2 + out_3)) + ...) + out_4096.
 
    Where combine runs. Each block is folded by the worker that runs it, in
    its own memory; the partials by the caller. So combine is called from
@@ -520,9 +520,10 @@ PARC_EXPORT int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_
    fn's tasks run one by one and the caller does every fold, in the same
    order: the same bits, slower.
 
-   Memory: O(workers x out_size), never n outputs: windows of at most
-   max(4 x workers, 16 MiB / out_size) partials, two in flight, and a few
-   outputs per worker. Where the workers fold, progress, traces, batch and
+   Memory: O(workers x out_size), never n outputs: two windows in flight,
+   each of about 16 MiB of partials (of fn's outputs where the caller
+   folds) but at least one per worker, and a few outputs per worker
+   (fn's, a chunk at a time, and its partials). Where the workers fold, progress, traces, batch and
    stop_on_error count their tasks (runs of 1 to 4 whole blocks), not fn's.
    opt as for parc_map; opt->context reaches fn (copied once per worker
    process on PROCESSES, as for a map).
