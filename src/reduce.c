@@ -150,6 +150,29 @@ static bool run_tasks(parc__tasks *d, parc_task *inner, const void *in, size_t f
   return !f->failed;
 }
 
+/* Folds a chunk of each lane's outputs (m[g] of them, at buffer + g x lane
+   bytes) into the lanes' partials (at acc + g x size), output j of every
+   lane before output j + 1 of any: independent chains side by side. Only
+   the last lane may be shorter (the map's last block). The usual case, four
+   full lanes, is written out: the compiler keeps its pointers in registers
+   across the calls. */
+static void fold_chunk(combine_fn combine, void *arg, char *acc, const char *buffer, size_t lanes,
+                       size_t lane, size_t size, const size_t *m) {
+  if (lanes == 4 && m[3] == m[0]) {
+    char *a0 = acc, *a1 = acc + size, *a2 = acc + 2 * size, *a3 = acc + 3 * size;
+    for (const char *q = buffer, *end = buffer + m[0] * size; q < end; q += size) {
+      combine(a0, q, arg);
+      combine(a1, q + lane, arg);
+      combine(a2, q + 2 * lane, arg);
+      combine(a3, q + 3 * lane, arg);
+    }
+    return;
+  }
+  for (size_t j = 0; j < m[0]; j++)
+    for (size_t g = 0; g < lanes && j < m[g]; g++)
+      combine(acc + g * size, buffer + g * lane + j * size, arg);
+}
+
 /* A task of the fused map: the partials of blocks [t->index x lanes, ...)
    into out, one after the other (`lanes` of them, fewer in the map's last
    task). Each starts as the identity; fn runs on each block's indices in
@@ -208,10 +231,7 @@ static int fold_blocks(const void *in, void *out, parc_task *t) {
       }
     }
     if (f.failed) break;
-    /* Only the last lane may be shorter: m[g] falls at g = lanes - 1 only. */
-    for (size_t j = 0; j < m[0]; j++)
-      for (size_t g = 0; g < lanes && j < m[g]; g++)
-        combine(acc + g * out_size, buffer + (g * chunk + j) * out_size, p->arg);
+    fold_chunk(combine, p->arg, acc, buffer, lanes, chunk * out_size, out_size, m);
   }
   /* The lowest failed index: lanes before the one that failed ran only up
      to this chunk, and one of them may fail later in its block. */
