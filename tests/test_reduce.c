@@ -108,9 +108,12 @@ static void destroy_pools(pool_case *cases, int count) {
 TEST_WITH_LIMIT(map_reduce_bits_depend_on_n_alone_on_every_backend, 240) {
   pool_case cases[16];
   int count = make_pools(cases);
-  /* Around the first changes of B (4096 -> B = 2, 8192 -> B = 4), a block
-     of one at the end, and a larger n (B = 32). */
-  size_t ns[] = {1, 2, 4095, 4096, 4097, 8191, 8192, 8193, 131071, 131073};
+  /* B = 1 (n <= 4096), B = 2 from 4097, 4 from 8193; larger B with a
+     last block of 31 and of 1. And where the library's own choices turn
+     (none may show in the bits): 300 and 301 blocks, which workers fold
+     4 blocks a task up to 4 workers and 1 from 5; 4101, whose last task
+     holds 3 blocks, the last of them short. */
+  size_t ns[] = {1, 2, 300, 301, 4095, 4096, 4097, 4101, 8191, 8192, 8193, 131071, 131073};
   size_t batches[] = {0, 1, 7};
   for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
     double expected = ref_fold(7, ns[i]);
