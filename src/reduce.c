@@ -158,7 +158,7 @@ static bool run_tasks(parc__tasks *d, parc_task *inner, const void *in, size_t f
    across the calls. */
 static void fold_chunk(combine_fn combine, void *arg, char *acc, const char *buffer, size_t lanes,
                        size_t lane, size_t size, const size_t *m) {
-  if (lanes == 4 && m[3] == m[0]) {
+  if (LANES_MAX == 4 && lanes == 4 && m[3] == m[0]) {
     char *a0 = acc, *a1 = acc + size, *a2 = acc + 2 * size, *a3 = acc + 3 * size;
     for (const char *q = buffer, *end = buffer + m[0] * size; q < end; q += size) {
       combine(a0, q, arg);
