@@ -10,7 +10,9 @@
  * from whatever runs next) that does one warm-up run and one timed run;
  * the cases take turns, run after run, so that a load that changes meanwhile
  * shifts them all. Milliseconds, medians of --repeats (5).
- *   bench_reduce [--quick] [--repeats N] [--workers N] [--only map,old,reduce,omp]
+ * Last, the same two on SERIAL in CPU time of the one thread that runs
+ * them: what each costs per element, whatever else the machine runs.
+ *   bench_reduce [--quick] [--repeats N] [--workers N] [--only map,old,reduce,omp,serial]
  */
 #include <parc.h>
 #include <stdio.h>
@@ -145,6 +147,40 @@ static bench_result case_reduce(const void *arg) {
   return r;
 }
 
+/* The per-element costs without the scheduler: a SERIAL pool runs the
+   tasks in this thread, whose CPU time (not wall time) another process's
+   load barely moves. ns per element. */
+static double thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static bench_result case_serial(const void *arg, bool reduce) {
+  const setting *s = arg;
+  bench_result r = BENCH_NO_RESULT;
+  parc_config cfg;
+  parc_config_default(&cfg);
+  cfg.backend = PARC_SERIAL;
+  parc_pool *pool = NULL;
+  double *out = reduce ? NULL : malloc(s->n * sizeof *out);
+  if (parc_pool_create(&pool, &cfg) != PARC_OK || (!reduce && !out)) return r;
+  for (int run = 0; run < 2; run++) {
+    double sum = 0, t0 = thread_cpu_ns();
+    int rc = reduce ? parc_map_reduce(pool, half_index, NULL, 0, s->n, sizeof sum, add, NULL, &sum, NULL)
+                    : parc_map(pool, half_index, NULL, 0, out, sizeof *out, s->n, NULL, NULL);
+    if (rc != PARC_OK) return r;
+    r.value = (thread_cpu_ns() - t0) / (double)s->n;
+    r.check = reduce ? sum : out[s->n - 1];
+  }
+  parc_pool_destroy(pool);
+  free(out);
+  return r;
+}
+
+static bench_result case_serial_map(const void *arg) { return case_serial(arg, false); }
+static bench_result case_serial_reduce(const void *arg) { return case_serial(arg, true); }
+
 static bench_result case_omp(const void *arg) {
   const setting *s = arg;
   bench_result r = BENCH_NO_RESULT;
@@ -166,12 +202,13 @@ static bench_result case_omp(const void *arg) {
 
 int main(int argc, char **argv) {
   bench_args a = {.repeats = 5, .workers = parc_cpu_count()};
-  if (!bench_parse_args(argc, argv, &a, "map,old,reduce,omp")) return 2;
+  if (!bench_parse_args(argc, argv, &a, "map,old,reduce,omp,serial")) return 2;
   if (a.repeats > 99) a.repeats = 99;
   setting s = {a.quick ? 1000000 : 10000000, a.workers};
-  enum { CASES = 4 };
-  static const char *keys[CASES] = {"map", "old", "reduce", "omp"};
-  static const bench_case_fn fns[CASES] = {case_map, case_old, case_reduce, case_omp};
+  enum { CASES = 6 };
+  static const char *keys[CASES] = {"map", "old", "reduce", "omp", "serial", "serial"};
+  static const bench_case_fn fns[CASES] = {case_map,  case_old,        case_reduce,
+                                           case_omp,  case_serial_map, case_serial_reduce};
   double ms[CASES][99], check[CASES];
   char note[CASES][200];
   for (int c = 0; c < CASES; c++) check[c] = NAN, note[c][0] = '\0';
@@ -194,6 +231,8 @@ int main(int argc, char **argv) {
          m[2] / m[0]);
   printf("  OpenMP reduction(+:) loop           %8.2f   parc_map_reduce / OpenMP %.2fx "
          "(target <= 2x)\n", m[3], m[2] / m[3]);
+  printf("  SERIAL, CPU time of the one thread, ns per element: parc_map %.2f, "
+         "parc_map_reduce %.2f (%.2fx)\n", m[4], m[5], m[5] / m[4]);
   /* i x 0.5 sums exactly in doubles at this n: every form must agree. */
   printf("  sums: %.17g (parc_map_reduce), %.17g (before), %.17g (OpenMP); last output %.17g\n",
          check[2], check[1], check[3], check[0]);
