@@ -10,8 +10,9 @@
  * from whatever runs next) that does one warm-up run and one timed run;
  * the cases take turns, run after run, so that a load that changes meanwhile
  * shifts them all. Milliseconds, medians of --repeats (5).
- * Last, the same two on SERIAL in CPU time of the one thread that runs
- * them: what each costs per element, whatever else the machine runs.
+ * Last, parc_map and parc_map_reduce on SERIAL, in CPU time of the thread
+ * that runs them: what each costs per element, whatever else the machine
+ * runs.
  *   bench_reduce [--quick] [--repeats N] [--workers N] [--only map,old,reduce,omp,serial]
  */
 #include <parc.h>
