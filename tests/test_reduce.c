@@ -11,8 +11,11 @@
  * The reference is this file's own reading of parc.h (ref_block, ref_fold),
  * not the library's code.
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "fixture.h"
 
@@ -292,6 +295,47 @@ TEST(map_reduce_gives_the_same_bits_whoever_folds) {
   CHECK_OK(parc_map_reduce(timed, draw, NULL, 0, N, sizeof sum, add_scaled, &scale, &sum, &opt));
   check_bits(expected, sum, "processes with a timeout", N, 0);
   parc_pool_destroy(timed);
+}
+
+/* Where the workers can fold, they do: combine runs off the caller's thread
+   (THREADS) and in the worker processes (PROCESSES, arg in shared memory).
+   It only marks that it did, in memory no other call reads. */
+typedef struct where {
+  pthread_t caller_thread;
+  pid_t caller_pid;
+  _Atomic int off_thread, off_process;
+} where;
+
+static void add_noting(void *acc, const void *part, void *arg) {
+  where *w = arg;
+  if (!pthread_equal(pthread_self(), w->caller_thread))
+    atomic_store_explicit(&w->off_thread, 1, memory_order_relaxed);
+  if (getpid() != w->caller_pid) atomic_store_explicit(&w->off_process, 1, memory_order_relaxed);
+  *(double *)acc += *(const double *)part;
+}
+
+TEST(map_reduce_folds_in_the_workers_where_it_can) {
+  enum { N = 100000 };
+  double sum = 0;
+  where here = {pthread_self(), getpid(), 0, 0};
+  parc_pool *threads = test_pool(PARC_THREADS, 2);
+  CHECK_OK(parc_map_reduce(threads, draw, NULL, 0, N, sizeof sum, add_noting, &here, &sum, NULL));
+  CHECK_INT(1, atomic_load(&here.off_thread));
+  check_bits(ref_fold(0, N), sum, "threads", N, 0);
+  parc_pool_destroy(threads);
+  parc_pool *processes = test_pool(PARC_PROCESSES, 2);
+  where *shared = parc_shared_alloc(sizeof *shared);
+  CHECK(shared != NULL);
+  shared->caller_thread = pthread_self();
+  shared->caller_pid = getpid();
+  atomic_init(&shared->off_thread, 0);
+  atomic_init(&shared->off_process, 0);
+  sum = 0;
+  CHECK_OK(parc_map_reduce(processes, draw, NULL, 0, N, sizeof sum, add_noting, shared, &sum, NULL));
+  CHECK_INT(1, atomic_load(&shared->off_process));
+  check_bits(ref_fold(0, N), sum, "processes", N, 0);
+  parc_shared_free(shared);
+  parc_pool_destroy(processes);
 }
 
 /* ---- failures -------------------------------------------------------------- */
