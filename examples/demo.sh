@@ -53,6 +53,8 @@ section "Parameter sweep: reaction kinetics (examples/reaction_sweep.c)"
 run reaction_sweep
 section "Monte Carlo uncertainty: fin tip temperature (examples/monte_carlo_fin.c)"
 run monte_carlo_fin
+section "Reductions: the fin's mean, the same bits on 1, 2, 3 workers (examples/reduce_fin_mean.c)"
+run reduce_fin_mean
 section "submit() and as_completed() (examples/as_completed.c)"
 run as_completed
 section "Streaming: stdin of unknown length, memory flat (examples/stream_stdin.c)"

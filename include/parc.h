@@ -533,21 +533,49 @@ PARC_EXPORT int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_
                          int *status);
 
 /* Map and fold: runs fn over the n records of `in` (as parc_map: task i
-   reads in + i * in_size and writes an out_size-byte output), then folds
-   every output into *result, which holds the identity on entry (0 for a
-   sum), with combine(result, output_i, arg). The fold order is fixed by n
-   alone: the left fold over the indices, result = combine(...combine(
-   combine(result, out_0), out_1)..., out_{n-1}), run in the caller, so a
+   reads in + i * in_size, writes an out_size-byte output, and sees index i,
+   stream i and the group's context) and folds every output into *result
+   with combine(acc, part, arg), in an order fixed by n alone, so that a
    floating-point sum gives the same bits on every backend, worker count and
-   batch size (OpenMP's reduction does not). Memory: two windows of at most
-   max(1024, 65536 x workers) outputs (16 MiB each at most), not n. Tasks
-   keep their indices in the map (parc_task_index, random streams, cache
-   keys); opt as for parc_map. Returns PARC_OK, or the lowest failed task's
-   status with parc_errmsg() naming it ("parc_map_reduce: task 5 failed:
-   ..."), and then *result holds the fold of the windows before the
-   failure's. Errors: PARC_EINVAL (NULL pool, fn, combine or result,
-   out_size 0, in NULL with in_size > 0, n x in_size overflows),
-   PARC_ENOMEM. */
+   batch size (OpenMP's reduction does not).
+
+   The order, exactly. *result holds the identity on entry (0 for a sum;
+   every partial starts as a copy of it). The indices fall into blocks of B
+   consecutive ones, B = 1 for n <= 4096, else the smallest power of two
+   with ceil(n / B) <= 4096: block k is [kB, min(n, (k+1)B)), only the last
+   may be shorter. Block k's partial is the left fold of its outputs from
+   the identity, P_k = combine(...combine(combine(id, out_kB), out_kB+1)...,
+   out_last), and the result is the left fold of the partials in block
+   order, *result = combine(...combine(combine(id, P_0), P_1)..., P_m-1).
+   For a sum from 0 and n <= 4096 that is the plain left fold; n = 4097
+   gives B = 2 and (((out_0 + out_1) + (out_2 + out_3)) + ...) + out_4096.
+
+   Where combine runs. Each block is folded by the worker that runs it, in
+   its own memory; the partials by the caller. So combine is called from
+   several threads (or processes) at once, on different accumulators: it
+   may read arg, never write what another call reads. On PROCESSES the
+   workers call it with arg as given when arg is NULL or in
+   parc_shared_alloc memory; with any other arg, with config.timeout or
+   max_tasks_per_worker set (they count fn's tasks), under exec start with
+   a fn or combine that cannot be located, with opt->cache, and on MPI,
+   fn's tasks run one by one and the caller does every fold, in the same
+   order: the same bits, slower.
+
+   Memory: O(workers x out_size), never n outputs: two windows in flight,
+   each of about 16 MiB of partials (of fn's outputs where the caller
+   folds) but at least one per worker, and a few outputs per worker
+   (fn's, a chunk at a time, and its partials). Where the workers fold, progress, traces, batch and
+   stop_on_error count their tasks (runs of 1 to 4 whole blocks), not fn's.
+   opt as for parc_map; opt->context reaches fn (copied once per worker
+   process on PROCESSES, as for a map).
+
+   Returns PARC_OK, or the lowest failed task's status with parc_errmsg()
+   naming it ("parc_map_reduce: task 5 failed: Cannot process x=5"); on
+   PROCESSES a worker that died is named by the run of tasks it was folding
+   ("parc_map_reduce: tasks 4096..8191 failed: killed by signal 11 ...").
+   On failure *result is unchanged. n = 0: PARC_OK, *result unchanged.
+   Errors: PARC_EINVAL (NULL pool, fn, combine or result, out_size 0, in
+   NULL with in_size > 0, n x in_size overflows), PARC_ENOMEM. */
 PARC_EXPORT int parc_map_reduce(parc_pool *pool, parc_fn fn, const void *in, size_t in_size,
                                 size_t n, size_t out_size,
                                 void (*combine)(void *acc, const void *part, void *arg),
