@@ -727,12 +727,45 @@ PARC_EXPORT const void *parc_task_dep(const parc_task *t, size_t k, size_t *size
        called parc_task_rng or parc_task_index in some task: its result
        depends on them. Other functions hit by input alone, whatever the
        task's position.
-   Keys are hashed with SipHash-2-4-128 (Aumasson and Bernstein) for the
-   lookup, and the full input bytes (and, up to 1 MiB, context bytes) are
-   stored and compared on every hit, so a hash collision gives a miss,
-   never a wrong result. A context over 1 MiB is identified by its size and
-   128-bit hash only. Each stored output carries a 64-bit hash, checked on
-   every hit, so bytes damaged on disk are a miss too.
+   How a key is found, and why a hit is never another key's result. A
+   task's key bytes are its input, its dependencies' outputs and a trailer
+   of at most 17 bytes (seed and index when they count, a mode byte).
+     - Keys of up to 4096 bytes (inputs up to 4095 bytes, the common case)
+       are hashed with SipHash-2-4-128 (Aumasson and Bernstein) for the
+       lookup, and stored and compared byte for byte on every hit: a hash
+       collision gives a miss, never a wrong result, whatever the input.
+     - Longer keys are hashed with XXH3-128 (xxHash 0.8, at memory speed:
+       a hit on a 1 MiB input costs about what reading it once does, not
+       SipHash's 3 GB/s plus a comparison with a stored copy) under a
+       secret derived from the function's scope (name, version, code,
+       context), and stored as their length only: the hash IS the key.
+       A hit needs the row found by the first 64 bits, of this scope, with
+       this key length and output size, and whose other 64 bits (kept
+       beside the row and checked on every hit) agree: two different keys
+       of one length whose 128-bit XXH3 agree. On data that nobody built
+       for the purpose, XXH3-128 behaves as a random function (it passes
+       SMHasher's tests, collisions included), so the chance that any of Q
+       lookups meets such a collision among N stored large keys is below
+       Q x N / 2^128: for 10^12 lookups against 10^9 entries, 3 x 10^-18,
+       far below the odds of undetected memory or disk errors.
+     - Adversarial input: XXH3 is not a cryptographic hash, and the scope's
+       secret is derived from public things, so someone who chooses the
+       input bytes and knows the function can construct two large inputs
+       of one length with the same XXH3-128. Given both, the cache answers
+       the second with the first one's stored output, as a hit (PARC_OK).
+       Where inputs over 4095 bytes come from someone who may gain from
+       that, do not cache that function on them, or pass a cryptographic
+       digest of the data (say its SHA-256, 32 bytes, with the data in
+       parc_shared_alloc memory or a file) as the input, so that its key
+       is compared in full.
+   The file's format does not change with this: caches written by a parc
+   that stored every key in full keep answering keys of up to 4096 bytes;
+   their entries for longer keys are no longer found (misses, recomputed
+   once and stored anew; parc_cache_clear or max_bytes reclaims the old
+   ones), and such a parc finds the new stubs to be misses too.
+   A context over 1 MiB is identified by its size and 128-bit SipHash
+   only. Each stored output carries a 64-bit hash, checked on every hit,
+   so bytes damaged on disk are a miss too.
 
    Durability: stores are buffered and committed in batches at least every
    0.5 s (a background thread commits a pending batch when no task comes to
@@ -754,8 +787,10 @@ typedef struct parc_cache_options {
   uint64_t max_bytes;   /* 0: unbounded. Else, after a batch pushes the
                            accounted size past it, least recently used
                            entries are evicted down to 90% of it. Accounted
-                           size = input + output bytes + 32 per entry; the
-                           file itself is larger (SQLite pages, free pages). */
+                           size = stored key bytes (the input and trailer
+                           up to 4096 bytes, 9 for a longer key) + output
+                           bytes + 32 per entry; the file itself is larger
+                           (SQLite pages, free pages). */
   int verbose;          /* 1: print rebuilds and storage failures on stderr */
 } parc_cache_options;   /* zero-initialised = defaults */
 

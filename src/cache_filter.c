@@ -5,8 +5,12 @@
  * succeeded; this file never runs a task of a group (only parc_cache_call's).
  *
  * A task's key bytes are its input, its dependencies' outputs and a short
- * trailer (see walk_key); their SipHash under the scope's key gives the
- * 128-bit hash whose first half is the row id. Tasks are looked up in
+ * trailer (see walk_key). Up to CACHE_KEY_STORED_MAX of them, their SipHash
+ * under the scope's key gives the 128-bit hash whose first half is the row
+ * id, and the bytes are stored and compared in full. A longer key is named
+ * by its XXH3-128 under the scope's secret and stored as a stub (its
+ * length and mode): a 1 MiB input then costs a hash at memory speed, not
+ * SipHash plus a megabyte read from SQLite and compared. Tasks are looked up in
  * blocks of up to PARC__CACHE_BLOCK: the hashes are computed without any lock,
  * then one turn of the cache's lock checks the pending results (not yet
  * committed) and takes a reader connection, which then answers the rest of
@@ -38,6 +42,10 @@ static int64_t get64(const uint8_t *p) {
    index, and one mode byte saying which. Hashing, storing and comparing
    all walk the same pieces, so they cannot disagree. */
 
+static uint8_t key_mode(const parc__cache_key *k) {
+  return (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));
+}
+
 /* The trailer after the dependencies' sizes: [seed, index], mode byte. */
 static size_t key_tail(const parc__cache_key *k, uint8_t tail[17]) {
   size_t n = 0;
@@ -46,7 +54,7 @@ static size_t key_tail(const parc__cache_key *k, uint8_t tail[17]) {
     put64(tail + 8, k->index);
     n = 16;
   }
-  tail[n++] = (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));
+  tail[n++] = key_mode(k);
   return n;
 }
 
@@ -71,6 +79,10 @@ static void walk_key(const parc__cache_key *k, piece_fn fn, void *arg) {
 
 static void piece_hash(void *arg, const void *data, size_t n) {
   parc__siphash_update(arg, data, n);
+}
+
+static void piece_xxh(void *arg, const void *data, size_t n) {
+  parc__xxh128_update(arg, data, n);
 }
 
 static void piece_copy(void *arg, const void *data, size_t n) {
@@ -102,8 +114,30 @@ static size_t key_size(const parc__cache_key *k) {
   return n;
 }
 
+/* What is stored for a key longer than CACHE_KEY_STORED_MAX: its length
+   and its mode byte with bit 7 set. A key stored in full ends with its mode
+   byte (0..3), so a stub never equals one. */
+static void key_stub(const parc__cache_key *k, size_t size, uint8_t stub[CACHE_KEY_STUB_SIZE]) {
+  put64(stub, size);
+  stub[8] = (uint8_t)(0x80 | key_mode(k));
+}
+
+static size_t key_stored_size(const parc__cache_key *k) {
+  size_t n = key_size(k);
+  return n > CACHE_KEY_STORED_MAX ? CACHE_KEY_STUB_SIZE : n;
+}
+
+/* Do the stored key bytes (a full key or a stub) name k? For a stub the
+   row's id and check (the two halves of the XXH3-128, compared by the
+   caller) are what names the key; the stub adds its length and mode. */
 static bool key_equal(const parc__cache_key *k, const unsigned char *stored, size_t size) {
-  if (size != key_size(k)) return false;
+  size_t full = key_size(k);
+  if (full > CACHE_KEY_STORED_MAX) {
+    uint8_t stub[CACHE_KEY_STUB_SIZE];
+    key_stub(k, full, stub);
+    return size == CACHE_KEY_STUB_SIZE && memcmp(stored, stub, CACHE_KEY_STUB_SIZE) == 0;
+  }
+  if (size != full) return false;
   if (!k->ndeps) {   /* the common case, without the walk */
     uint8_t tail[17];
     size_t n = key_tail(k, tail);
@@ -117,8 +151,17 @@ static bool key_equal(const parc__cache_key *k, const unsigned char *stored, siz
 
 static void key_hash(const parc__cache_scope *scope, const parc__cache_key *k, int64_t *h1,
                      int64_t *h2) {
-  parc__siphash s;
   uint8_t out[16];
+  if (key_size(k) > CACHE_KEY_STORED_MAX) {
+    parc__xxh128 x;
+    parc__xxh128_init(&x, scope->secret);
+    walk_key(k, piece_xxh, &x);
+    parc__xxh128_final(&x, out);
+    *h1 = get64(out);
+    *h2 = get64(out + 8);
+    return;
+  }
+  parc__siphash s;
   parc__siphash_init(&s, scope->key);
   if (!k->ndeps) {
     uint8_t tail[17];
@@ -188,7 +231,7 @@ static bool pending_reserve(parc_cache *c, size_t bytes) {
 static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_key *k, int64_t h1,
                         int64_t h2, const void *value, size_t value_size) {
   if (pending_find(c, h1)) return;
-  size_t ksize = key_size(k);
+  size_t ksize = key_stored_size(k);
   if (ksize > (size_t)INT32_MAX - value_size) return;   /* SQLite's limit on a blob */
   size_t bytes = (sizeof(cache_pending) + ksize + value_size + 7) & ~(size_t)7;
   if (!pending_reserve(c, bytes)) return;   /* a result not cached: harmless */
@@ -199,7 +242,12 @@ static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_k
   p->key_size = (uint32_t)ksize;
   p->value_size = (uint32_t)value_size;
   unsigned char *dst = CACHE_PENDING_BYTES(p);
-  walk_key(k, piece_copy, &dst);
+  if (key_size(k) > CACHE_KEY_STORED_MAX) {
+    key_stub(k, key_size(k), dst);
+    dst += CACHE_KEY_STUB_SIZE;
+  } else {
+    walk_key(k, piece_copy, &dst);
+  }
   if (value_size) memcpy(dst, value, value_size);
   c->pending[c->npending] = c->arena_used;
   c->arena_used += bytes;

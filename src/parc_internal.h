@@ -5,7 +5,7 @@
  * calls only the layers listed before its own, never one after it:
  *
  *   1. leaves     error.c (status list, messages, clocks), version.c, alloc.c, cpu.c,
- *                 rng.c, cache_hash.c (SipHash, checksums), fnref.c
+ *                 rng.c, cache_hash.c (SipHash, XXH3, checksums), fnref.c
  *                 (address <-> object + offset, symbol names), shared.c
  *                 (shared memory), futex.c, progress.c, trace.c
  *   2. the task   task.c: struct parc_task, its accessors, and the ONE
