@@ -278,6 +278,58 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    compared with that copy before each dispatch: put a context of many
    megabytes in parc_shared_alloc memory to avoid both.
 
+   Pointers in records and in the context. The bytes of a record cross;
+   what a pointer in them points to crosses only if the worker has it:
+     - THREADS, SERIAL: one process; any pointer the caller could follow
+       is valid in a task.
+     - PROCESSES, fork start: pointers into memory that existed when the
+       pool was created (globals, heap, mappings; read as they were then),
+       and into parc_shared_alloc memory (read live, at the same address).
+       A pointer to memory allocated, or to bytes written, after the pool
+       was created reads stale or unrelated bytes, or crashes the task.
+     - PROCESSES, exec start: pointers into parc_shared_alloc memory
+       only. A worker has the program's globals (string literals, tables,
+       initialised data) with their values at program start, but at its
+       own addresses: each process loads a position-independent program
+       at a random address, so a caller's pointer to a global (even a
+       string literal) points elsewhere in the worker (measured: caller
+       0x562d1286b008, worker 0x55ac588c7008). A task may use its own
+       globals by name; records should carry values or indices. Nothing of
+       the caller's heap is there.
+     - MPI: values only.
+   Values (numbers, fixed arrays, offsets into a parc_shared_alloc block)
+   are valid everywhere.
+
+   The globals check. A program that writes a global after creating a
+   PROCESSES pool, and reads it in tasks, gets the old value with PARC_OK
+   (a port from threads produces an all-zero image, say). So at each group
+   creation (parc_map included), in the caller, parc hashes the
+   executable's .data and .bss and compares with the workers' image: the
+   caller's globals when the pool was created (fork start; or when a
+   replacement fork server was forked), or at program start (exec start).
+   When they differ it prints, once per pool, on stderr:
+     fork start: "parc: the program's globals changed after this PROCESSES
+       pool was created; workers see the globals as they were when the pool
+       was created; pass them as context or create the pool later"
+     exec start: "parc: the program's globals have changed since it
+       started; workers of a PROCESSES pool with exec start see them as
+       they were at program start: pass them as context or in
+       parc_shared_alloc memory"
+   and the map runs as it would have (its status is not changed: parc
+   cannot know whether the tasks read those globals). The pointer
+   parc_pool_create stores the pool in does not count. What is looked at:
+   the executable's own .data and .bss, not shared libraries' (nor the
+   .got, which lazy binding writes, nor objects the C library owns through
+   copy relocations: environ, optind, stdout). Cost: a hash at memory
+   speed, about 1 us per map for a few KiB of globals and 20 us for 1 MiB;
+   beyond 2 MiB a sample of about 2 MiB is hashed (64 KiB runs spread
+   evenly, plus each section's first and last), about 55 us per map with
+   a 100 MiB .bss, so a change confined to the runs left out is not seen.
+   Off (no hash, no warning) when libparc is linked statically (its own
+   globals would then live among the program's and change as it works),
+   when /proc/self/exe cannot be read as the running ELF file, or with
+   the environment PARC_GLOBALS_WARNING=0 when the program is started.
+
    Output. What a task writes with printf or fprintf reaches the caller's
    stdout and stderr as on THREADS, whether they are a terminal, a pipe or
    a file: a worker flushes its stdio buffers after every task that left
@@ -294,9 +346,10 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    Use it when the caller used OpenMP (or another fork-unsafe runtime)
    before creating the pool and tasks use it too. What changes:
    - Workers inherit no memory of the caller: globals and heap are as at
-     program start (constructors have run, main has not). Only what crosses
-     the API (inputs, outputs, the context, dependencies) and
-     parc_shared_alloc memory is shared. worker_init_arg must be NULL or
+     program start (libparc's constructors have run, main has not). Only
+     what crosses the API (inputs, outputs, the context, dependencies) and
+     parc_shared_alloc memory is shared; a global the caller has changed
+     since it started is warned about (see "The globals check" above). worker_init_arg must be NULL or
      point into parc_shared_alloc memory (else PARC_EINVAL).
    - Task functions and worker_init travel as (object, offset): they must
      be in the executable or in a shared library loaded at startup, not in

@@ -57,6 +57,9 @@ static bool restart_server(process_backend *b, uint32_t seen) {
     b->sock = -1;
     memset(b->pids, 0, (size_t)b->nslots * sizeof *b->pids);
     memset(b->generations, 0, (size_t)b->nslots * sizeof *b->generations);
+    uint64_t now;
+    if (!b->exec && b->globals_known && parc__globals_hash(b->pool->home, &now))
+      atomic_store(&b->globals_hash, now);   /* the new server is a copy of today's caller */
     if (fork_server(b, &b->pool->config) != PARC_OK)
       snprintf(b->broken, sizeof b->broken,
                "the pool is broken: its fork server died and a new one could not start (%s)",
@@ -332,6 +335,36 @@ static int fork_server(process_backend *b, const parc_config *cfg) {
   return PARC_OK;
 }
 
+/* ---- the globals check ------------------------------------------------------ */
+
+/* What the workers' image holds: the caller's globals now (fork start: the
+   server is forked next) or at program start (exec start). */
+static void globals_record(process_backend *b) {
+  uint64_t h;
+  b->globals_known = b->exec ? parc__globals_hash_at_start(&h) : parc__globals_hash(b->pool->home, &h);
+  if (b->globals_known) atomic_store(&b->globals_hash, h);
+}
+
+/* At each group creation, in the caller: warns once per pool when the
+   globals differ from the workers' image. The map goes on: the program
+   may well not read them in its tasks. */
+static void processes_group_created(parc_pool *pool) {
+  process_backend *b = pool->backend_data;
+  uint64_t now;
+  if (!b || !b->globals_known || atomic_load(&b->globals_warned) ||
+      !parc__globals_hash(pool->home, &now) || now == atomic_load(&b->globals_hash) ||
+      atomic_exchange(&b->globals_warned, true))
+    return;
+  if (b->exec)
+    fprintf(stderr, "parc: the program's globals have changed since it started; workers of a "
+                    "PROCESSES pool with exec start see them as they were at program start: pass "
+                    "them as context or in parc_shared_alloc memory\n");
+  else
+    fprintf(stderr, "parc: the program's globals changed after this PROCESSES pool was created; "
+                    "workers see the globals as they were when the pool was created; pass them "
+                    "as context or create the pool later\n");
+}
+
 static int processes_start(parc_pool *pool) {
   if (pool->config.start != PARC_START_FORK && pool->config.start != PARC_START_EXEC)
     return parc__error(PARC_EINVAL, "parc_pool_create: unknown start method %d", pool->config.start);
@@ -366,6 +399,7 @@ static int processes_start(parc_pool *pool) {
     b->proxies[i].slot = &b->slots[i];
     atomic_store(&b->slots[i].state, PARC__SLOT_STARTING);
   }
+  globals_record(b);
   rc = fork_server(b, &pool->config);
   if (rc) {
     free_backend(b);
@@ -416,6 +450,7 @@ const parc__backend_ops parc__backend_processes = {
     .start = processes_start,
     .stop = processes_stop,
     .execute = process_execute,
+    .group_created = processes_group_created,
     .chunk_target_ns = 500000,
     .chunk_growth = 8,
 };

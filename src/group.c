@@ -65,6 +65,7 @@ static int group_create(parc_group **out, parc_pool *pool, const parc_options *o
                        "parc_group_create: the pool was created by process %d; a forked child "
                        "cannot use it (create a pool in the child)",
                        (int)pool->owner);
+  if (!inherited && !parc__in_worker && pool->ops->group_created) pool->ops->group_created(pool);
   parc_options defaults = {0};
   if (!opt) opt = &defaults;
   if (!opt->context && opt->context_size)

@@ -7,7 +7,8 @@
  *   1. leaves     error.c (status list, messages, clocks), version.c, alloc.c, cpu.c,
  *                 rng.c, cache_hash.c (SipHash, XXH3, checksums), fnref.c
  *                 (address <-> object + offset, symbol names), shared.c
- *                 (shared memory), futex.c, progress.c, trace.c
+ *                 (shared memory), futex.c, progress.c, trace.c, globals.c
+ *                 (the executable's .data and .bss, hashed)
  *   2. the task   task.c: struct parc_task, its accessors, and the ONE
  *                 routine that runs a range of tasks, parc__tasks_run
  *                 (below, inline: every executor's hot loop)
@@ -107,6 +108,18 @@ void parc__progress_report(parc__progress *p, const parc_group_info *info);
 
 /* ---- trace.c: a pool's task timeline: trace.h --------------------------- */
 #include "trace.h"
+
+/* ---- globals.c: the program's writable globals ------------------------- */
+/* XXH3-64 of the executable's .data and .bss now (sampled beyond 2 MiB),
+   the 8 bytes at skip (NULL: none) read as zero. False when the check is
+   off: libparc linked statically, no .data/.bss found, or the
+   environment PARC_GLOBALS_WARNING=0. Thread-safe. */
+bool parc__globals_hash(const void *skip, uint64_t *hash);
+/* The same hash (no skip) taken before main, by libparc's constructor:
+   the image an exec-started worker has. False when off. */
+bool parc__globals_hash_at_start(uint64_t *hash);
+/* Bytes of globals found (0 when off); *hashed: how many a hash reads. */
+size_t parc__globals_bytes(size_t *hashed);
 
 /* ======================================================================= */
 /* 2. The task                                                             */
@@ -463,6 +476,10 @@ typedef struct parc__backend_ops {
   parc__executor execute;
   /* True when the caller runs tasks itself (SERIAL): jobs are not queued. */
   bool runs_in_caller;
+  /* NULL, or called in the pool's own process (never in a worker) each
+     time a group is created on it (parc_map included), before any task of
+     it is submitted: PROCESSES checks the program's globals there. */
+  void (*group_created)(parc_pool *pool);
   uint64_t chunk_target_ns;   /* automatic batching: work per claim (50 us on
                                  threads, 500 us where a claim is a round trip
                                  to another process) ... */
@@ -475,6 +492,8 @@ struct parc_pool {
   int cpus;                   /* parc_cpu_count() when the pool was made */
   pid_t owner;                /* the process that made it */
   parc__trace *trace;         /* config.trace's timeline, or NULL */
+  parc_pool **home;           /* where parc_pool_create stored it (a global,
+                                 maybe: the globals check reads it as zero) */
   const parc__backend_ops *ops;
   void *backend_data;
 

@@ -148,6 +148,11 @@ struct process_backend {
   pthread_mutex_t restart_lock;
   _Atomic uint32_t epoch;
   char broken[PARC__MESSAGE_MAX];   /* a restart failed: why (restart_lock) */
+  /* The globals check (globals.c): the hash of the image the workers
+     have, and whether this pool has warned already. */
+  bool globals_known;
+  _Atomic uint64_t globals_hash;
+  _Atomic bool globals_warned;
 };
 
 

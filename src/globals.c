@@ -1,0 +1,245 @@
+/*
+ * globals.c — the program's writable globals, found and hashed.
+ *
+ * Why: a PROCESSES worker sees the caller's globals as they were when its
+ * fork server was made (fork start) or as at program start (exec start).
+ * A program ported from threads that sets a global after creating the
+ * pool and reads it in tasks gets stale values with PARC_OK: an all-zero
+ * image, a strlen of 6 instead of 19. backend_process.c compares this
+ * hash at each group creation with the one its workers' image had, and
+ * warns once per pool.
+ *
+ * What is hashed: the executable's .data and .bss, from its section
+ * headers (/proc/self/exe) and its load address (dl_iterate_phdr's first
+ * object). Not the whole writable segment: .got and .got.plt change as
+ * lazy binding resolves functions, which would be false alarms. Objects a
+ * shared library owns but the executable holds through copy relocations
+ * (environ, optind, stdout: R_*_COPY in .rela.dyn) are left out too: the C
+ * library writes them (setenv, getopt) and they are not the program's.
+ * Shared libraries' globals are not looked at: libparc's own, when it is a
+ * shared library, are there, and change as it works.
+ *
+ * When it is off: libparc linked statically (its own globals then sit in
+ * the executable's .data and .bss, beside the program's, and change
+ * legitimately: they cannot be told apart without a symbol table), a
+ * file that is not a native ELF, a .data or .bss not found, or the
+ * environment PARC_GLOBALS_WARNING=0.
+ *
+ * Cost: XXH3-64 (dispatched SIMD) at memory speed, about 30 us per MiB in
+ * cache, 100 from memory. Globals over GLOBALS_FULL_MAX bytes are sampled,
+ * so that a check reads about GLOBALS_FULL_MAX: runs of GLOBALS_RUN bytes
+ * (long enough for the prefetcher; single pages read from memory cost
+ * three times as much), one in every `stride`, and always each range's
+ * first and last run, where small variables beside a large array tend to
+ * be. A change confined to the runs left out goes unnoticed.
+ *
+ * The hash at program start is taken by a constructor of libparc, which
+ * runs before the executable's own constructors, as in an exec-started
+ * fork server (process_exec.c becomes the server in its constructor): the
+ * two images agree except for pointers, which each process relocates to
+ * its own load address and which therefore compare equal in its own terms.
+ */
+#include "parc_internal.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY   /* XXH3_state_t on the stack */
+#include <xxhash.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xxh_x86dispatch.h>
+#endif
+
+#define GLOBALS_FULL_MAX ((size_t)2 << 20)
+#define GLOBALS_RUN ((uintptr_t)64 << 10)
+#define GLOBALS_RANGES 64         /* .data and .bss, cut around copy relocations */
+
+#if defined(__x86_64__)
+#define GLOBALS_R_COPY R_X86_64_COPY
+#elif defined(__aarch64__)
+#define GLOBALS_R_COPY R_AARCH64_COPY
+#endif
+
+typedef struct globals_range { uintptr_t start, end; } globals_range;
+
+/* Written once by find(), under pthread_once; read-only after. */
+static struct {
+  bool usable;
+  globals_range range[GLOBALS_RANGES];
+  int n;
+  size_t bytes;
+  size_t stride;               /* runs: 1 = everything */
+  bool have_start;
+  uint64_t at_start;
+} G;
+
+static pthread_once_t G_once = PTHREAD_ONCE_INIT;
+
+static int first_object(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  *(uintptr_t *)arg = (uintptr_t)info->dlpi_addr;
+  return 1;   /* the first object is the executable */
+}
+
+static bool read_at(int fd, void *buf, size_t n, off_t offset) {
+  return pread(fd, buf, n, offset) == (ssize_t)n;
+}
+
+/* Removes [start, end) from the ranges (a copy-relocated object). */
+static void cut(uintptr_t start, uintptr_t end) {
+  for (int i = 0; i < G.n; i++) {
+    globals_range *r = &G.range[i];
+    if (end <= r->start || start >= r->end) continue;
+    if (start > r->start && end < r->end) {
+      if (G.n == GLOBALS_RANGES) return;   /* too many holes: keep the object in */
+      memmove(r + 2, r + 1, (size_t)(G.n - i - 1) * sizeof *r);
+      G.n++;
+      r[1] = (globals_range){end, r->end};
+      r->end = start;
+      return;
+    }
+    if (start <= r->start) r->start = end < r->end ? end : r->end;
+    else r->end = start;
+  }
+}
+
+/* The copy relocations of .rela.dyn: each names a .dynsym entry whose
+   st_size bytes at r_offset belong to a shared library. */
+static void cut_copies(int fd, const ElfW(Shdr) *rela, const ElfW(Shdr) *dynsym, uintptr_t bias) {
+#ifdef GLOBALS_R_COPY
+  if (!rela || !dynsym || rela->sh_entsize != sizeof(ElfW(Rela)) ||
+      dynsym->sh_entsize != sizeof(ElfW(Sym)) || rela->sh_size > ((size_t)64 << 20) ||
+      dynsym->sh_size > ((size_t)64 << 20))
+    return;
+  ElfW(Rela) *r = parc__malloc(rela->sh_size ? rela->sh_size : 1);
+  ElfW(Sym) *s = parc__malloc(dynsym->sh_size ? dynsym->sh_size : 1);
+  size_t nr = rela->sh_size / sizeof *r, ns = dynsym->sh_size / sizeof *s;
+  if (r && s && read_at(fd, r, rela->sh_size, (off_t)rela->sh_offset) &&
+      read_at(fd, s, dynsym->sh_size, (off_t)dynsym->sh_offset)) {
+    for (size_t i = 0; i < nr; i++) {
+      if (ELF64_R_TYPE(r[i].r_info) != GLOBALS_R_COPY) continue;
+      size_t k = ELF64_R_SYM(r[i].r_info);
+      if (k < ns) cut(bias + r[i].r_offset, bias + r[i].r_offset + s[k].st_size);
+    }
+  }
+  parc__free(r);
+  parc__free(s);
+#else
+  (void)fd, (void)rela, (void)dynsym, (void)bias;
+#endif
+}
+
+/* Reads the executable's section headers; fills G. */
+static void find(void) {
+  if (getenv("PARC_GLOBALS_WARNING") && strcmp(getenv("PARC_GLOBALS_WARNING"), "0") == 0) return;
+  uintptr_t bias = 0;
+  dl_iterate_phdr(first_object, &bias);
+  int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ElfW(Ehdr) eh;
+  ElfW(Shdr) *sh = NULL;
+  char *names = NULL;
+  if (!read_at(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
+      eh.e_shentsize != sizeof *sh || eh.e_shnum == 0 || eh.e_shstrndx >= eh.e_shnum)
+    goto done;
+  sh = parc__malloc((size_t)eh.e_shnum * sizeof *sh);
+  if (!sh || !read_at(fd, sh, (size_t)eh.e_shnum * sizeof *sh, (off_t)eh.e_shoff)) goto done;
+  const ElfW(Shdr) *strtab = &sh[eh.e_shstrndx];
+  if (strtab->sh_size == 0 || strtab->sh_size > (1u << 20)) goto done;
+  names = parc__malloc(strtab->sh_size + 1);
+  if (!names || !read_at(fd, names, strtab->sh_size, (off_t)strtab->sh_offset)) goto done;
+  names[strtab->sh_size] = '\0';
+  const ElfW(Shdr) *data = NULL, *bss = NULL, *rela = NULL, *dynsym = NULL;
+  for (int i = 0; i < eh.e_shnum; i++) {
+    if (sh[i].sh_name >= strtab->sh_size) continue;
+    const char *name = names + sh[i].sh_name;
+    if (strcmp(name, ".data") == 0 && sh[i].sh_type == SHT_PROGBITS) data = &sh[i];
+    else if (strcmp(name, ".bss") == 0 && sh[i].sh_type == SHT_NOBITS) bss = &sh[i];
+    else if (strcmp(name, ".rela.dyn") == 0 && sh[i].sh_type == SHT_RELA) rela = &sh[i];
+    else if (sh[i].sh_type == SHT_DYNSYM) dynsym = &sh[i];
+  }
+  if (!data && !bss) goto done;
+  const ElfW(Shdr) *both[2] = {data, bss};
+  for (int i = 0; i < 2; i++)
+    if (both[i] && both[i]->sh_size && (both[i]->sh_flags & SHF_WRITE))
+      G.range[G.n++] = (globals_range){bias + both[i]->sh_addr,
+                                       bias + both[i]->sh_addr + both[i]->sh_size};
+  /* libparc inside the executable: its globals (this G among them) would
+     count as the program's. */
+  for (int i = 0; i < G.n; i++)
+    if ((uintptr_t)&G >= G.range[i].start && (uintptr_t)&G < G.range[i].end) {
+      G.n = 0;
+      goto done;
+    }
+  cut_copies(fd, rela, dynsym, bias);
+  for (int i = 0; i < G.n; i++) G.bytes += G.range[i].end - G.range[i].start;
+  G.stride = G.bytes > GLOBALS_FULL_MAX ? (G.bytes + GLOBALS_FULL_MAX - 1) / GLOBALS_FULL_MAX : 1;
+  G.usable = G.n > 0;
+done:
+  parc__free(names);
+  parc__free(sh);
+  close(fd);
+}
+
+/* Hashes [p, p + n), the 8 bytes at skip (if inside) read as zero. */
+static void feed(XXH3_state_t *st, uintptr_t p, uintptr_t n, uintptr_t skip) {
+  static const uint8_t zero[8] = {0};
+  if (skip >= p && skip + 8 <= p + n) {
+    XXH3_64bits_update(st, (const void *)p, skip - p);
+    XXH3_64bits_update(st, zero, 8);
+    XXH3_64bits_update(st, (const void *)(skip + 8), p + n - skip - 8);
+  } else {
+    XXH3_64bits_update(st, (const void *)p, n);
+  }
+}
+
+static uint64_t hash_now(uintptr_t skip) {
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  for (int i = 0; i < G.n; i++) {
+    uintptr_t p = G.range[i].start, end = G.range[i].end;
+    if (G.stride == 1) {
+      feed(&st, p, end - p, skip);
+      continue;
+    }
+    for (size_t run = 0; p < end; run++) {
+      uintptr_t next = end - p > GLOBALS_RUN ? p + GLOBALS_RUN : end;
+      if (run % G.stride == 0 || next == end) feed(&st, p, next - p, skip);
+      p = next;
+    }
+  }
+  return XXH3_64bits_digest(&st);
+}
+
+bool parc__globals_hash(const void *skip, uint64_t *hash) {
+  pthread_once(&G_once, find);
+  if (!G.usable) return false;
+  *hash = hash_now((uintptr_t)skip);
+  return true;
+}
+
+bool parc__globals_hash_at_start(uint64_t *hash) {
+  pthread_once(&G_once, find);
+  if (!G.have_start) return false;
+  *hash = G.at_start;
+  return true;
+}
+
+size_t parc__globals_bytes(size_t *hashed) {
+  pthread_once(&G_once, find);
+  if (hashed) *hashed = G.usable ? (G.stride == 1 ? G.bytes : G.bytes / G.stride) : 0;
+  return G.usable ? G.bytes : 0;
+}
+
+/* Before main (and before the executable's own constructors): the image
+   an exec-started worker will have. */
+__attribute__((constructor)) static void globals_at_start(void) {
+  pthread_once(&G_once, find);
+  if (!G.usable) return;
+  G.at_start = hash_now(0);
+  G.have_start = true;
+}
