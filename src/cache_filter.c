@@ -10,8 +10,8 @@
  * id, and the bytes are stored and compared in full. A longer key is named
  * by its XXH3-128 under the scope's secret and stored as a stub (its
  * length and mode): a 1 MiB input then costs a hash at memory speed, not
- * SipHash plus a megabyte read from SQLite and compared. Tasks are looked up in
- * blocks of up to PARC__CACHE_BLOCK: the hashes are computed without any lock,
+ * SipHash plus a megabyte read from SQLite and compared. Tasks are looked
+ * up in blocks of up to PARC__CACHE_BLOCK: the hashes are computed without any lock,
  * then one turn of the cache's lock checks the pending results (not yet
  * committed) and takes a reader connection, which then answers the rest of
  * the block with no lock held, so several threads read at once. A second
@@ -40,7 +40,8 @@ static int64_t get64(const uint8_t *p) {
 /* A task's key bytes: the input, each dependency's output, then a trailer:
    [each dependency's size, their count] if any, [seed, index] if keyed by
    index, and one mode byte saying which. Hashing, storing and comparing
-   all walk the same pieces, so they cannot disagree. */
+   all walk the same pieces, so they cannot disagree (a key too long to
+   store is hashed from them, and stored and compared as a stub). */
 
 static uint8_t key_mode(const parc__cache_key *k) {
   return (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));

@@ -118,8 +118,6 @@ bool parc__globals_hash(const void *skip, uint64_t *hash);
 /* The same hash (no skip) taken before main, by libparc's constructor:
    the image an exec-started worker has. False when off. */
 bool parc__globals_hash_at_start(uint64_t *hash);
-/* Bytes of globals found (0 when off); *hashed: how many a hash reads. */
-size_t parc__globals_bytes(size_t *hashed);
 
 /* ======================================================================= */
 /* 2. The task                                                             */
