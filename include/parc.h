@@ -302,12 +302,17 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
 
    The globals check. A program that writes a global after creating a
    PROCESSES pool, and reads it in tasks, gets the old value with PARC_OK
-   (a port from threads produces an all-zero image, say). So at each group
-   creation (parc_map included), in the caller, parc hashes the
-   executable's .data and .bss and compares with the workers' image: the
-   caller's globals when the pool was created (fork start; or when a
-   replacement fork server was forked), or at program start (exec start).
-   When they differ it prints, once per pool, on stderr:
+   (a port from threads produces an all-zero image, say). So as each
+   group ends (parc_group_destroy; parc_map before it returns), in the
+   caller, parc hashes the executable's .data and .bss page by page and
+   compares with the workers' image: the caller's globals when the pool
+   was created (fork start; or when a replacement fork server was forked),
+   or at program start (exec start). Pages holding buffers that crossed
+   the API are left out from then on: map input and output arrays, the
+   status array of parc_map, contexts and submitted records that are
+   static arrays (the program writes its inputs, parc its outputs; the
+   workers get those bytes anyway). When the rest differs it prints, once
+   per pool, on stderr:
      fork start: "parc: the program's globals changed after this PROCESSES
        pool was created; workers see the globals as they were when the pool
        was created; pass them as context or create the pool later"
@@ -315,15 +320,16 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
        started; workers of a PROCESSES pool with exec start see them as
        they were at program start: pass them as context or in
        parc_shared_alloc memory"
-   and the map runs as it would have (its status is not changed: parc
-   cannot know whether the tasks read those globals). The pointer
-   parc_pool_create stores the pool in does not count. What is looked at:
+   and the map's status is what it would have been (parc cannot know
+   whether the tasks read those globals: a global the tasks never read
+   counts too). The pointer parc_pool_create stores the pool in does not
+   count; a copy of it made later does. What is looked at:
    the executable's own .data and .bss, not shared libraries' (nor the
    .got, which lazy binding writes, nor objects the C library owns through
    copy relocations: environ, optind, stdout). Cost: a hash at memory
-   speed, about 1 us per map for a few KiB of globals and 20 us for 1 MiB;
-   beyond 2 MiB a sample of about 2 MiB is hashed (64 KiB runs spread
-   evenly, plus each section's first and last), about 55 us per map with
+   speed, under a microsecond per map for a few KiB of globals, about
+   40 us for 1 MiB; beyond 2 MiB a sample of about 2 MiB is hashed (64 KiB
+   runs spread evenly, plus each section's last), about 75 us per map with
    a 100 MiB .bss, so a change confined to the runs left out is not seen.
    Off (no hash, no warning) when libparc is linked statically (its own
    globals would then live among the program's and change as it works),

@@ -5,9 +5,12 @@
  * fork server was made (fork start) or as at program start (exec start).
  * A program ported from threads that sets a global after creating the
  * pool and reads it in tasks gets stale values with PARC_OK: an all-zero
- * image, a strlen of 6 instead of 19. backend_process.c compares this
- * hash at each group creation with the one its workers' image had, and
- * warns once per pool.
+ * image, a strlen of 6 instead of 19. backend_process.c takes a picture
+ * (a hash per page) of the image its workers have, compares the globals
+ * with it as each group ends, and warns once per pool. Pages holding
+ * buffers that crossed the API (parc__globals_note: static input, output
+ * and status arrays, contexts) are left out: the program writes its
+ * inputs, parc its outputs, and the workers get those bytes anyway.
  *
  * What is hashed: the executable's .data and .bss, from its section
  * headers (/proc/self/exe) and its load address (dl_iterate_phdr's first
@@ -25,13 +28,13 @@
  * file that is not a native ELF, a .data or .bss not found, or the
  * environment PARC_GLOBALS_WARNING=0.
  *
- * Cost: XXH3-64 (dispatched SIMD) at memory speed, about 30 us per MiB in
- * cache, 100 from memory. Globals over GLOBALS_FULL_MAX bytes are sampled,
- * so that a check reads about GLOBALS_FULL_MAX: runs of GLOBALS_RUN bytes
- * (long enough for the prefetcher; single pages read from memory cost
- * three times as much), one in every `stride`, and always each range's
- * first and last run, where small variables beside a large array tend to
- * be. A change confined to the runs left out goes unnoticed.
+ * Cost: XXH3-64 (dispatched SIMD) at memory speed, about 40 us per MiB.
+ * Globals over GLOBALS_FULL_MAX bytes are sampled, so that a check reads
+ * about GLOBALS_FULL_MAX: units of GLOBALS_RUN bytes (long enough for the
+ * prefetcher; single pages strided through memory cost three times as
+ * much), one in every `stride` (the first among them) and always each
+ * range's last, where small variables beside a large array may be. A
+ * change confined to the runs left out goes unnoticed.
  *
  * The hash at program start is taken by a constructor of libparc, which
  * runs before the executable's own constructors, as in an exec-started
@@ -72,8 +75,7 @@ static struct {
   int n;
   size_t bytes;
   size_t stride;               /* runs: 1 = everything */
-  bool have_start;
-  uint64_t at_start;
+  struct parc__globals_image *at_start;   /* taken before main; never freed */
 } G;
 
 static pthread_once_t G_once = PTHREAD_ONCE_INIT;
@@ -200,70 +202,141 @@ done:
 __attribute__((no_sanitize_address)) static void copy_raw(uint8_t *dst, uintptr_t src, size_t n) {
   for (size_t i = 0; i < n; i++) dst[i] = ((const volatile uint8_t *)src)[i];
 }
-#endif
-
-static void update(XXH3_state_t *st, uintptr_t p, size_t n) {
-#ifdef GLOBALS_ASAN
-  uint8_t buf[4096];
-  for (size_t k; n; p += k, n -= k) {
-    k = n < sizeof buf ? n : sizeof buf;
-    copy_raw(buf, p, k);
-    XXH3_64bits_update(st, buf, k);
-  }
 #else
-  XXH3_64bits_update(st, (const void *)p, n);
+static void copy_raw(uint8_t *dst, uintptr_t src, size_t n) { memcpy(dst, (const void *)src, n); }
 #endif
-}
 
-/* Hashes [p, p + n), the 8 bytes at skip (if inside) read as zero. */
-static void feed(XXH3_state_t *st, uintptr_t p, uintptr_t n, uintptr_t skip) {
-  static const uint8_t zero[8] = {0};
-  if (skip >= p && skip + 8 <= p + n) {
-    update(st, p, skip - p);
-    XXH3_64bits_update(st, zero, 8);
-    update(st, skip + 8, p + n - skip - 8);
-  } else {
-    update(st, p, n);
-  }
-}
+/* ---- units ------------------------------------------------------------------ */
+/* The globals are compared unit by unit (4 KiB pages; 64 KiB runs when
+   sampled), so that units holding buffers that crossed the API (noted
+   below) can be left out of a comparison after the picture was taken. */
 
-static uint64_t hash_now(uintptr_t skip) {
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
-  for (int i = 0; i < G.n; i++) {
-    uintptr_t p = G.range[i].start, end = G.range[i].end;
-    if (G.stride == 1) {
-      feed(&st, p, end - p, skip);
+static uintptr_t unit_size(void) { return G.stride == 1 ? 4096 : GLOBALS_RUN; }
+
+/* The units a picture holds, in order: it.a .. it.b, one per call. */
+typedef struct unit_iter {
+  int range;
+  size_t k;                    /* units seen in this range, taken or not */
+  uintptr_t a, b;
+} unit_iter;
+
+static bool unit_next(unit_iter *it) {
+  uintptr_t u = unit_size();
+  while (it->range < G.n) {
+    uintptr_t end = G.range[it->range].end;
+    uintptr_t a = it->k == 0 ? G.range[it->range].start : it->b;
+    if (a >= end) {
+      it->range++;
+      it->k = 0;
       continue;
     }
-    for (size_t run = 0; p < end; run++) {
-      uintptr_t next = end - p > GLOBALS_RUN ? p + GLOBALS_RUN : end;
-      if (run % G.stride == 0 || next == end) feed(&st, p, next - p, skip);
-      p = next;
-    }
+    uintptr_t b = (a / u + 1) * u;
+    it->a = a;
+    it->b = b < end ? b : end;
+    bool take = G.stride == 1 || it->k % G.stride == 0 || it->b == end;
+    it->k++;
+    if (take) return true;
   }
-  return XXH3_64bits_digest(&st);
+  return false;
 }
 
-bool parc__globals_hash(const void *skip, uint64_t *hash) {
-  pthread_once(&G_once, find);
-  if (!G.usable) return false;
-  *hash = hash_now((uintptr_t)skip);
-  return true;
+/* XXH3-64 of [a, b), the 8 bytes at slot (if inside) read as zero; buf
+   holds a unit (not on the stack: a caller's thread may have a small one). */
+static uint64_t unit_hash(uintptr_t a, uintptr_t b, uintptr_t slot, uint8_t *buf) {
+  bool inside = slot >= a && slot + 8 <= b;
+#ifndef GLOBALS_ASAN
+  if (!inside) return XXH3_64bits((const void *)a, b - a);
+#endif
+  copy_raw(buf, a, b - a);
+  if (inside) memset(buf + (slot - a), 0, 8);
+  return XXH3_64bits(buf, b - a);
 }
 
-bool parc__globals_hash_at_start(uint64_t *hash) {
+struct parc__globals_image {
+  size_t n;
+  uint64_t hash[];
+};
+
+parc__globals_image *parc__globals_take(const void *slot) {
   pthread_once(&G_once, find);
-  if (!G.have_start) return false;
-  *hash = G.at_start;
-  return true;
+  if (!G.usable) return NULL;
+  size_t n = 0;
+  for (unit_iter it = {0}; unit_next(&it);) n++;
+  parc__globals_image *img = parc__malloc(sizeof *img + n * sizeof img->hash[0]);
+  uint8_t *buf = parc__malloc(GLOBALS_RUN);
+  if (img && buf) {
+    img->n = 0;
+    for (unit_iter it = {0}; unit_next(&it);)
+      img->hash[img->n++] = unit_hash(it.a, it.b, (uintptr_t)slot, buf);
+  } else {
+    parc__free(img);
+    img = NULL;
+  }
+  parc__free(buf);
+  return img;
+}
+
+void parc__globals_free(parc__globals_image *img) {
+  if (img != G.at_start) parc__free(img);
+}
+
+const parc__globals_image *parc__globals_at_start(void) {
+  pthread_once(&G_once, find);
+  return G.at_start;
+}
+
+/* ---- buffers that crossed the API ------------------------------------------ */
+/* A map's input and output arrays and a group's context may well be
+   globals (static arrays): the program writes the inputs, parc writes the
+   outputs. Neither is a global a task reads behind the API's back, so
+   their units are left out of every comparison from then on. */
+
+#define GLOBALS_NOTES 256
+static pthread_mutex_t notes_lock = PTHREAD_MUTEX_INITIALIZER;
+static globals_range notes[GLOBALS_NOTES];   /* notes_lock */
+static int nnotes;                           /* notes_lock; -1: too many, check off */
+
+void parc__globals_note(const void *p, size_t n) {
+  pthread_once(&G_once, find);
+  uintptr_t a = (uintptr_t)p, b = a + n;
+  if (!G.usable || n == 0 || b <= G.range[0].start || a >= G.range[G.n - 1].end) return;
+  pthread_mutex_lock(&notes_lock);
+  bool known = nnotes < 0;
+  for (int i = 0; i < nnotes && !known; i++) known = notes[i].start <= a && b <= notes[i].end;
+  if (!known) {
+    if (nnotes == GLOBALS_NOTES) nnotes = -1;   /* never a false alarm: stop checking */
+    else notes[nnotes++] = (globals_range){a, b};
+  }
+  pthread_mutex_unlock(&notes_lock);
+}
+
+bool parc__globals_changed(const parc__globals_image *img, const void *slot) {
+  if (!img) return false;
+  pthread_mutex_lock(&notes_lock);
+  int n = nnotes;
+  globals_range *skip = n > 0 ? parc__malloc((size_t)n * sizeof *skip) : NULL;
+  if (skip) memcpy(skip, notes, (size_t)n * sizeof *skip);
+  pthread_mutex_unlock(&notes_lock);
+  uint8_t *buf = n >= 0 ? parc__malloc(GLOBALS_RUN) : NULL;
+  if (!buf || (n > 0 && !skip)) {
+    parc__free(skip);
+    parc__free(buf);
+    return false;
+  }
+  bool changed = false;
+  size_t k = 0;
+  for (unit_iter it = {0}; unit_next(&it) && !changed; k++) {
+    bool left_out = false;
+    for (int i = 0; i < n && !left_out; i++)
+      left_out = skip[i].start < it.b && it.a < skip[i].end;
+    changed = !left_out && k < img->n &&
+              unit_hash(it.a, it.b, (uintptr_t)slot, buf) != img->hash[k];
+  }
+  parc__free(skip);
+  parc__free(buf);
+  return changed;
 }
 
 /* Before main (and before the executable's own constructors): the image
    an exec-started worker will have. */
-__attribute__((constructor)) static void globals_at_start(void) {
-  pthread_once(&G_once, find);
-  if (!G.usable) return;
-  G.at_start = hash_now(0);
-  G.have_start = true;
-}
+__attribute__((constructor)) static void globals_at_start(void) { G.at_start = parc__globals_take(NULL); }

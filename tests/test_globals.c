@@ -98,6 +98,17 @@ TEST(a_pool_kept_in_a_global_is_no_warning) {
   }
 }
 
+/* Static arrays that cross the API (inputs the program writes, outputs and
+   statuses parc writes) are not globals read behind the API's back. */
+TEST(static_arrays_that_cross_the_api_are_no_warning) {
+  static const char *const starts[2] = {"fork", "exec"};
+  for (int s = 0; s < 2; s++) {
+    helper_run r = run("", starts[s], "arrays");
+    check_lines(&r, "map PARC_OK wrong 0\nmap PARC_OK wrong 0\nmap PARC_OK wrong 0\n");
+    if (r.err[0]) FAIL_AT("%s start: expected an empty stderr, got: %s", starts[s], r.err);
+  }
+}
+
 /* The motivating port: a record holds a pointer strdup'ed after the pool
    (kept in a global too); the map's answer cannot be trusted, and the
    warning says why. */
