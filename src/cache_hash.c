@@ -23,7 +23,13 @@
 #include <endian.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
-#include <xxh_x86dispatch.h>   /* XXH3_128bits_update -> the SIMD-dispatched one */
+/* Debian's libxxhash.so has the dispatchers that pick AVX2 or AVX-512 at
+   run time (three times SSE2's speed); its libxxhash.a does not, so a
+   static link leaves them NULL (weak) and gets the portable code. */
+#define XXH_DISPATCH_DISABLE_REPLACE
+#include <xxh_x86dispatch.h>
+#pragma weak XXH3_128bits_update_dispatch
+#define PARC_XXH_DISPATCH 1
 #endif
 
 static inline uint64_t load64(const uint8_t *p) {
@@ -117,6 +123,12 @@ void parc__xxh128_init(parc__xxh128 *s, const uint8_t secret[CACHE_XXH_SECRET_SI
 }
 
 void parc__xxh128_update(parc__xxh128 *s, const void *data, size_t n) {
+#ifdef PARC_XXH_DISPATCH
+  if (XXH3_128bits_update_dispatch) {
+    XXH3_128bits_update_dispatch(&s->state, data, n);
+    return;
+  }
+#endif
   XXH3_128bits_update(&s->state, data, n);
 }
 

@@ -53,7 +53,11 @@
 #define XXH_STATIC_LINKING_ONLY   /* XXH3_state_t on the stack */
 #include <xxhash.h>
 #if defined(__x86_64__) || defined(__i386__)
+/* The SIMD dispatcher when libxxhash.so has it (weak: libxxhash.a lacks it). */
+#define XXH_DISPATCH_DISABLE_REPLACE
 #include <xxh_x86dispatch.h>
+#pragma weak XXH3_64bits_dispatch
+#define GLOBALS_DISPATCH 1
 #endif
 
 #define GLOBALS_FULL_MAX ((size_t)2 << 20)
@@ -240,16 +244,23 @@ static bool unit_next(unit_iter *it) {
   return false;
 }
 
+static uint64_t xxh64(const void *p, size_t n) {
+#ifdef GLOBALS_DISPATCH
+  if (XXH3_64bits_dispatch) return XXH3_64bits_dispatch(p, n);
+#endif
+  return XXH3_64bits(p, n);
+}
+
 /* XXH3-64 of [a, b), the 8 bytes at slot (if inside) read as zero; buf
    holds a unit (not on the stack: a caller's thread may have a small one). */
 static uint64_t unit_hash(uintptr_t a, uintptr_t b, uintptr_t slot, uint8_t *buf) {
   bool inside = slot >= a && slot + 8 <= b;
 #ifndef GLOBALS_ASAN
-  if (!inside) return XXH3_64bits((const void *)a, b - a);
+  if (!inside) return xxh64((const void *)a, b - a);
 #endif
   copy_raw(buf, a, b - a);
   if (inside) memset(buf + (slot - a), 0, 8);
-  return XXH3_64bits(buf, b - a);
+  return xxh64(buf, b - a);
 }
 
 struct parc__globals_image {
