@@ -355,8 +355,9 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
      program start (libparc's constructors have run, main has not). Only
      what crosses the API (inputs, outputs, the context, dependencies) and
      parc_shared_alloc memory is shared; a global the caller has changed
-     since it started is warned about (see "The globals check" above). worker_init_arg must be NULL or
-     point into parc_shared_alloc memory (else PARC_EINVAL).
+     since it started is warned about (see "The globals check" above).
+     worker_init_arg must be NULL or point into parc_shared_alloc memory
+     (else PARC_EINVAL).
    - Task functions and worker_init travel as (object, offset): they must
      be in the executable or in a shared library loaded at startup, not in
      one dlopen()ed later (such a task fails PARC_EINVAL, "exec start: the

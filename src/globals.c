@@ -191,19 +191,24 @@ done:
   close(fd);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GLOBALS_ASAN 1
+/* Sanitizers: under ASan the globals carry poisoned redzones, and the
+   library's memcpy (intercepted) would report reading them; under TSan
+   reading words other threads write is a race by design (a changed word
+   is all we look for). So sanitized builds copy the globals here, byte by
+   byte (volatile: never turned into a memcpy call), uninstrumented, and
+   hash the copy; libxxhash itself is not instrumented. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GLOBALS_SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GLOBALS_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GLOBALS_SANITIZED 1
 #endif
 #endif
 
-#ifdef GLOBALS_ASAN
-/* Under ASan the globals carry poisoned redzones, and the library's
-   memcpy (intercepted) would report reading them: copy them here, byte by
-   byte (volatile: never turned into a memcpy call), uninstrumented. */
-__attribute__((no_sanitize_address)) static void copy_raw(uint8_t *dst, uintptr_t src, size_t n) {
+#ifdef GLOBALS_SANITIZED
+__attribute__((no_sanitize_address, no_sanitize_thread)) static void copy_raw(uint8_t *dst,
+                                                                              uintptr_t src,
+                                                                              size_t n) {
   for (size_t i = 0; i < n; i++) dst[i] = ((const volatile uint8_t *)src)[i];
 }
 #else
@@ -255,7 +260,7 @@ static uint64_t xxh64(const void *p, size_t n) {
    holds a unit (not on the stack: a caller's thread may have a small one). */
 static uint64_t unit_hash(uintptr_t a, uintptr_t b, uintptr_t slot, uint8_t *buf) {
   bool inside = slot >= a && slot + 8 <= b;
-#ifndef GLOBALS_ASAN
+#ifndef GLOBALS_SANITIZED
   if (!inside) return xxh64((const void *)a, b - a);
 #endif
   copy_raw(buf, a, b - a);
@@ -350,4 +355,6 @@ bool parc__globals_changed(const parc__globals_image *img, const void *slot) {
 
 /* Before main (and before the executable's own constructors): the image
    an exec-started worker will have. */
-__attribute__((constructor)) static void globals_at_start(void) { G.at_start = parc__globals_take(NULL); }
+__attribute__((constructor)) static void globals_at_start(void) {
+  G.at_start = parc__globals_take(NULL);
+}
