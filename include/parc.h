@@ -278,6 +278,64 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    compared with that copy before each dispatch: put a context of many
    megabytes in parc_shared_alloc memory to avoid both.
 
+   Pointers in records and in the context. The bytes of a record cross;
+   what a pointer in them points to crosses only if the worker has it:
+     - THREADS, SERIAL: one process; any pointer the caller could follow
+       is valid in a task.
+     - PROCESSES, fork start: pointers into memory that existed when the
+       pool was created (globals, heap, mappings; read as they were then),
+       and into parc_shared_alloc memory (read live, at the same address).
+       A pointer to memory allocated, or to bytes written, after the pool
+       was created reads stale or unrelated bytes, or crashes the task.
+     - PROCESSES, exec start: pointers into parc_shared_alloc memory
+       only. A worker has the program's globals (string literals, tables,
+       initialised data) with their values at program start, but at its
+       own addresses: each process loads a position-independent program
+       at a random address, so a caller's pointer to a global (even a
+       string literal) points elsewhere in the worker (measured: caller
+       0x562d1286b008, worker 0x55ac588c7008). A task may use its own
+       globals by name; records should carry values or indices. Nothing of
+       the caller's heap is there.
+     - MPI: values only.
+   Values (numbers, fixed arrays, offsets into a parc_shared_alloc block)
+   are valid everywhere.
+
+   The globals check. A program that writes a global after creating a
+   PROCESSES pool, and reads it in tasks, gets the old value with PARC_OK
+   (a port from threads produces an all-zero image, say). So as each
+   group ends (parc_group_destroy; parc_map before it returns), in the
+   caller, parc hashes the executable's .data and .bss page by page and
+   compares with the workers' image: the caller's globals when the pool
+   was created (fork start; or when a replacement fork server was forked),
+   or at program start (exec start). Pages holding buffers that crossed
+   the API are left out from then on: map input and output arrays, the
+   status array of parc_map, contexts and submitted records that are
+   static arrays (the program writes its inputs, parc its outputs; the
+   workers get those bytes anyway). When the rest differs it prints, once
+   per pool, on stderr:
+     fork start: "parc: the program's globals changed after this PROCESSES
+       pool was created; workers see the globals as they were when the pool
+       was created; pass them as context or create the pool later"
+     exec start: "parc: the program's globals have changed since it
+       started; workers of a PROCESSES pool with exec start see them as
+       they were at program start: pass them as context or in
+       parc_shared_alloc memory"
+   and the map's status is what it would have been (parc cannot know
+   whether the tasks read those globals: a global the tasks never read
+   counts too). The pointer parc_pool_create stores the pool in does not
+   count; a copy of it made later does. What is looked at:
+   the executable's own .data and .bss, not shared libraries' (nor the
+   .got, which lazy binding writes, nor objects the C library owns through
+   copy relocations: environ, optind, stdout). Cost: a hash at memory
+   speed, under a microsecond per map for a few KiB of globals, about
+   40 us for 1 MiB; beyond 2 MiB a sample of about 2 MiB is hashed (64 KiB
+   runs spread evenly, plus each section's last), about 75 us per map with
+   a 100 MiB .bss, so a change confined to the runs left out is not seen.
+   Off (no hash, no warning) when libparc is linked statically (its own
+   globals would then live among the program's and change as it works),
+   when /proc/self/exe cannot be read as the running ELF file, or with
+   the environment PARC_GLOBALS_WARNING=0 when the program is started.
+
    Output. What a task writes with printf or fprintf reaches the caller's
    stdout and stderr as on THREADS, whether they are a terminal, a pipe or
    a file: a worker flushes its stdio buffers after every task that left
@@ -294,10 +352,12 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    Use it when the caller used OpenMP (or another fork-unsafe runtime)
    before creating the pool and tasks use it too. What changes:
    - Workers inherit no memory of the caller: globals and heap are as at
-     program start (constructors have run, main has not). Only what crosses
-     the API (inputs, outputs, the context, dependencies) and
-     parc_shared_alloc memory is shared. worker_init_arg must be NULL or
-     point into parc_shared_alloc memory (else PARC_EINVAL).
+     program start (libparc's constructors have run, main has not). Only
+     what crosses the API (inputs, outputs, the context, dependencies) and
+     parc_shared_alloc memory is shared; a global the caller has changed
+     since it started is warned about (see "The globals check" above).
+     worker_init_arg must be NULL or point into parc_shared_alloc memory
+     (else PARC_EINVAL).
    - Task functions and worker_init travel as (object, offset): they must
      be in the executable or in a shared library loaded at startup, not in
      one dlopen()ed later (such a task fails PARC_EINVAL, "exec start: the
@@ -812,12 +872,45 @@ PARC_EXPORT const void *parc_task_dep(const parc_task *t, size_t k, size_t *size
        called parc_task_rng or parc_task_index in some task: its result
        depends on them. Other functions hit by input alone, whatever the
        task's position.
-   Keys are hashed with SipHash-2-4-128 (Aumasson and Bernstein) for the
-   lookup, and the full input bytes (and, up to 1 MiB, context bytes) are
-   stored and compared on every hit, so a hash collision gives a miss,
-   never a wrong result. A context over 1 MiB is identified by its size and
-   128-bit hash only. Each stored output carries a 64-bit hash, checked on
-   every hit, so bytes damaged on disk are a miss too.
+   How a key is found, and why a hit is never another key's result. A
+   task's key bytes are its input, its dependencies' outputs and a trailer
+   of at most 17 bytes (seed and index when they count, a mode byte).
+     - Keys of up to 4096 bytes (inputs up to 4095 bytes, the common case)
+       are hashed with SipHash-2-4-128 (Aumasson and Bernstein) for the
+       lookup, and stored and compared byte for byte on every hit: a hash
+       collision gives a miss, never a wrong result, whatever the input.
+     - Longer keys are hashed with XXH3-128 (xxHash 0.8, at memory speed:
+       a hit on a 1 MiB input costs about what reading it once does, not
+       SipHash's 3 GB/s plus a comparison with a stored copy) under a
+       secret derived from the function's scope (name, version, code,
+       context), and stored as their length only: the hash IS the key.
+       A hit needs the row found by the first 64 bits, of this scope, with
+       this key length and output size, and whose other 64 bits (kept
+       beside the row and checked on every hit) agree: two different keys
+       of one length whose 128-bit XXH3 agree. On data that nobody built
+       for the purpose, XXH3-128 behaves as a random function (it passes
+       SMHasher's tests, collisions included), so the chance that any of Q
+       lookups meets such a collision among N stored large keys is below
+       Q x N / 2^128: for 10^12 lookups against 10^9 entries, 3 x 10^-18,
+       far below the odds of undetected memory or disk errors.
+     - Adversarial input: XXH3 is not a cryptographic hash, and the scope's
+       secret is derived from public things, so someone who chooses the
+       input bytes and knows the function can construct two large inputs
+       of one length with the same XXH3-128. Given both, the cache answers
+       the second with the first one's stored output, as a hit (PARC_OK).
+       Where inputs over 4095 bytes come from someone who may gain from
+       that, do not cache that function on them, or pass a cryptographic
+       digest of the data (say its SHA-256, 32 bytes, with the data in
+       parc_shared_alloc memory or a file) as the input, so that its key
+       is compared in full.
+   The file's format does not change with this: caches written by a parc
+   that stored every key in full keep answering keys of up to 4096 bytes;
+   their entries for longer keys are no longer found (misses, recomputed
+   once and stored anew; parc_cache_clear or max_bytes reclaims the old
+   ones), and such a parc finds the new stubs to be misses too.
+   A context over 1 MiB is identified by its size and 128-bit SipHash
+   only. Each stored output carries a 64-bit hash, checked on every hit,
+   so bytes damaged on disk are a miss too.
 
    Durability: stores are buffered and committed in batches at least every
    0.5 s (a background thread commits a pending batch when no task comes to
@@ -839,8 +932,10 @@ typedef struct parc_cache_options {
   uint64_t max_bytes;   /* 0: unbounded. Else, after a batch pushes the
                            accounted size past it, least recently used
                            entries are evicted down to 90% of it. Accounted
-                           size = input + output bytes + 32 per entry; the
-                           file itself is larger (SQLite pages, free pages). */
+                           size = stored key bytes (the input and trailer
+                           up to 4096 bytes, 9 for a longer key) + output
+                           bytes + 32 per entry; the file itself is larger
+                           (SQLite pages, free pages). */
   int verbose;          /* 1: print rebuilds and storage failures on stderr */
 } parc_cache_options;   /* zero-initialised = defaults */
 

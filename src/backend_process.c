@@ -57,6 +57,13 @@ static bool restart_server(process_backend *b, uint32_t seen) {
     b->sock = -1;
     memset(b->pids, 0, (size_t)b->nslots * sizeof *b->pids);
     memset(b->generations, 0, (size_t)b->nslots * sizeof *b->generations);
+    if (!b->exec) {   /* the new server is a copy of today's caller */
+      parc__globals_image *now = parc__globals_take(b->pool->home);
+      pthread_mutex_lock(&b->globals_lock);
+      parc__globals_free(b->globals);
+      b->globals = now;
+      pthread_mutex_unlock(&b->globals_lock);
+    }
     if (fork_server(b, &b->pool->config) != PARC_OK)
       snprintf(b->broken, sizeof b->broken,
                "the pool is broken: its fork server died and a new one could not start (%s)",
@@ -279,6 +286,8 @@ static void free_backend(process_backend *b) {
   parc__free(b->threads);
   pthread_rwlock_destroy(&b->server_lock);
   pthread_mutex_destroy(&b->restart_lock);
+  parc__globals_free(b->globals);
+  pthread_mutex_destroy(&b->globals_lock);
   parc__free(b);
 }
 
@@ -349,6 +358,38 @@ static int fork_server(process_backend *b, const parc_config *cfg) {
   return PARC_OK;
 }
 
+/* ---- the globals check ------------------------------------------------------ */
+
+/* What the workers' image holds: the caller's globals now (fork start: the
+   server is forked next) or at program start (exec start). */
+static void globals_record(process_backend *b) {
+  b->globals = b->exec ? (parc__globals_image *)parc__globals_at_start()
+                       : parc__globals_take(b->pool->home);
+}
+
+/* As a group ends (a map returns), in the caller: warns once per pool when
+   the globals differ from the workers' image, the buffers that crossed the
+   API aside (inputs, outputs, contexts: noted as each job was queued).
+   At the end, not the start: a group's later submissions may carry
+   globals written before it began. The map's status stands: the program
+   may well not read those globals in its tasks. */
+static void processes_group_done(parc_pool *pool) {
+  process_backend *b = pool->backend_data;
+  if (!b || atomic_load(&b->globals_warned)) return;
+  pthread_mutex_lock(&b->globals_lock);
+  bool changed = parc__globals_changed(b->globals, pool->home);
+  pthread_mutex_unlock(&b->globals_lock);
+  if (!changed || atomic_exchange(&b->globals_warned, true)) return;
+  if (b->exec)
+    fprintf(stderr, "parc: the program's globals have changed since it started; workers of a "
+                    "PROCESSES pool with exec start see them as they were at program start: pass "
+                    "them as context or in parc_shared_alloc memory\n");
+  else
+    fprintf(stderr, "parc: the program's globals changed after this PROCESSES pool was created; "
+                    "workers see the globals as they were when the pool was created; pass them "
+                    "as context or create the pool later\n");
+}
+
 static int processes_start(parc_pool *pool) {
   if (pool->config.start != PARC_START_FORK && pool->config.start != PARC_START_EXEC)
     return parc__error(PARC_EINVAL, "parc_pool_create: unknown start method %d", pool->config.start);
@@ -366,6 +407,7 @@ static int processes_start(parc_pool *pool) {
   b->pool = pool;
   pthread_rwlock_init(&b->server_lock, NULL);
   pthread_mutex_init(&b->restart_lock, NULL);
+  pthread_mutex_init(&b->globals_lock, NULL);
   b->nslots = pool->workers;
   b->exec = pool->config.start == PARC_START_EXEC;
   b->sock = -1;
@@ -383,6 +425,7 @@ static int processes_start(parc_pool *pool) {
     b->proxies[i].slot = &b->slots[i];
     atomic_store(&b->slots[i].state, PARC__SLOT_STARTING);
   }
+  globals_record(b);
   rc = fork_server(b, &pool->config);
   if (rc) {
     free_backend(b);
@@ -433,6 +476,7 @@ const parc__backend_ops parc__backend_processes = {
     .start = processes_start,
     .stop = processes_stop,
     .execute = process_execute,
+    .group_done = processes_group_done,
     .chunk_target_ns = 500000,
     .chunk_growth = 8,
 };

@@ -5,9 +5,13 @@
  * succeeded; this file never runs a task of a group (only parc_cache_call's).
  *
  * A task's key bytes are its input, its dependencies' outputs and a short
- * trailer (see walk_key); their SipHash under the scope's key gives the
- * 128-bit hash whose first half is the row id. Tasks are looked up in
- * blocks of up to PARC__CACHE_BLOCK: the hashes are computed without any lock,
+ * trailer (see walk_key). Up to CACHE_KEY_STORED_MAX of them, their SipHash
+ * under the scope's key gives the 128-bit hash whose first half is the row
+ * id, and the bytes are stored and compared in full. A longer key is named
+ * by its XXH3-128 under the scope's secret and stored as a stub (its
+ * length and mode): a 1 MiB input then costs a hash at memory speed, not
+ * SipHash plus a megabyte read from SQLite and compared. Tasks are looked
+ * up in blocks of up to PARC__CACHE_BLOCK: the hashes are computed without any lock,
  * then one turn of the cache's lock checks the pending results (not yet
  * committed) and takes a reader connection, which then answers the rest of
  * the block with no lock held, so several threads read at once. A second
@@ -36,7 +40,12 @@ static int64_t get64(const uint8_t *p) {
 /* A task's key bytes: the input, each dependency's output, then a trailer:
    [each dependency's size, their count] if any, [seed, index] if keyed by
    index, and one mode byte saying which. Hashing, storing and comparing
-   all walk the same pieces, so they cannot disagree. */
+   all walk the same pieces, so they cannot disagree (a key too long to
+   store is hashed from them, and stored and compared as a stub). */
+
+static uint8_t key_mode(const parc__cache_key *k) {
+  return (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));
+}
 
 /* The trailer after the dependencies' sizes: [seed, index], mode byte. */
 static size_t key_tail(const parc__cache_key *k, uint8_t tail[17]) {
@@ -46,7 +55,7 @@ static size_t key_tail(const parc__cache_key *k, uint8_t tail[17]) {
     put64(tail + 8, k->index);
     n = 16;
   }
-  tail[n++] = (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));
+  tail[n++] = key_mode(k);
   return n;
 }
 
@@ -71,6 +80,10 @@ static void walk_key(const parc__cache_key *k, piece_fn fn, void *arg) {
 
 static void piece_hash(void *arg, const void *data, size_t n) {
   parc__siphash_update(arg, data, n);
+}
+
+static void piece_xxh(void *arg, const void *data, size_t n) {
+  parc__xxh128_update(arg, data, n);
 }
 
 static void piece_copy(void *arg, const void *data, size_t n) {
@@ -102,8 +115,30 @@ static size_t key_size(const parc__cache_key *k) {
   return n;
 }
 
+/* What is stored for a key longer than CACHE_KEY_STORED_MAX: its length
+   and its mode byte with bit 7 set. A key stored in full ends with its mode
+   byte (0..3), so a stub never equals one. */
+static void key_stub(const parc__cache_key *k, size_t size, uint8_t stub[CACHE_KEY_STUB_SIZE]) {
+  put64(stub, size);
+  stub[8] = (uint8_t)(0x80 | key_mode(k));
+}
+
+static size_t key_stored_size(const parc__cache_key *k) {
+  size_t n = key_size(k);
+  return n > CACHE_KEY_STORED_MAX ? CACHE_KEY_STUB_SIZE : n;
+}
+
+/* Do the stored key bytes (a full key or a stub) name k? For a stub the
+   row's id and check (the two halves of the XXH3-128, compared by the
+   caller) are what names the key; the stub adds its length and mode. */
 static bool key_equal(const parc__cache_key *k, const unsigned char *stored, size_t size) {
-  if (size != key_size(k)) return false;
+  size_t full = key_size(k);
+  if (full > CACHE_KEY_STORED_MAX) {
+    uint8_t stub[CACHE_KEY_STUB_SIZE];
+    key_stub(k, full, stub);
+    return size == CACHE_KEY_STUB_SIZE && memcmp(stored, stub, CACHE_KEY_STUB_SIZE) == 0;
+  }
+  if (size != full) return false;
   if (!k->ndeps) {   /* the common case, without the walk */
     uint8_t tail[17];
     size_t n = key_tail(k, tail);
@@ -117,8 +152,17 @@ static bool key_equal(const parc__cache_key *k, const unsigned char *stored, siz
 
 static void key_hash(const parc__cache_scope *scope, const parc__cache_key *k, int64_t *h1,
                      int64_t *h2) {
-  parc__siphash s;
   uint8_t out[16];
+  if (key_size(k) > CACHE_KEY_STORED_MAX) {
+    parc__xxh128 x;
+    parc__xxh128_init(&x, scope->secret);
+    walk_key(k, piece_xxh, &x);
+    parc__xxh128_final(&x, out);
+    *h1 = get64(out);
+    *h2 = get64(out + 8);
+    return;
+  }
+  parc__siphash s;
   parc__siphash_init(&s, scope->key);
   if (!k->ndeps) {
     uint8_t tail[17];
@@ -191,7 +235,7 @@ static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_k
   if (pending_find(c, h1)) return;
   size_t value_size = size + flagged;
   if (value_size < size) return;
-  size_t ksize = key_size(k);
+  size_t ksize = key_stored_size(k);
   if (ksize > (size_t)INT32_MAX - value_size) return;   /* SQLite's limit on a blob */
   size_t bytes = (sizeof(cache_pending) + ksize + value_size + 7) & ~(size_t)7;
   if (!pending_reserve(c, bytes)) return;   /* a result not cached: harmless */
@@ -202,7 +246,12 @@ static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_k
   p->key_size = (uint32_t)ksize;
   p->value_size = (uint32_t)value_size;
   unsigned char *dst = CACHE_PENDING_BYTES(p);
-  walk_key(k, piece_copy, &dst);
+  if (key_size(k) > CACHE_KEY_STORED_MAX) {
+    key_stub(k, key_size(k), dst);
+    dst += CACHE_KEY_STUB_SIZE;
+  } else {
+    walk_key(k, piece_copy, &dst);
+  }
   if (flagged) *dst++ = 1;
   if (size) memcpy(dst, value, size);
   c->pending[c->npending] = c->arena_used;
@@ -289,7 +338,7 @@ static bool read_block(cache_reader *r, parc__cache_block *b, uint64_t want, int
       if (!kv) kv = (const unsigned char *)"", size = 0;
       /* A fixed output's size says where the key ends; a variable
          result's key is as long as the task's own. */
-      size_t ksize = b->outputs ? key_size(&b->k[i]) : size - b->out_size;
+      size_t ksize = b->outputs ? key_stored_size(&b->k[i]) : size - b->out_size;
       if (sqlite3_column_int64(st, 1) == scope_id && size >= b->out_size && size >= ksize &&
           key_equal(&b->k[i], kv, ksize) &&
           sqlite3_column_int64(st, 0) == parc__cache_check(b->h2[i], kv + ksize, size - ksize) &&

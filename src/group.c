@@ -28,6 +28,7 @@ struct parc_group {
   parc__cache_binding *cache; /* opt->cache: name, version, context hash; NULL = none */
   bool sparse;                /* parc_map: failures recorded, no status bytes */
   bool in_caller;             /* no worker runs these tasks: waiting runs them */
+  bool queued;                /* a job was queued (g->lock): destroy calls ops->group_done */
   parc__trace *trace;         /* the pool's timeline, or NULL */
   uint16_t trace_name;        /* the label's id in it */
   bool timed;                 /* time each task: a trace, or verbose = 2 */
@@ -172,6 +173,10 @@ static void enable_outputs(const parc_group *g, parc__job *job) {
 
 /* Numbers the job's tasks, records it, and hands it to the workers. */
 static int job_enqueue(parc_group *g, const char *who, parc__job *job, size_t *first_index) {
+  /* Buffers that cross the API are no globals a task reads behind its back. */
+  parc__globals_note(job->tasks.in, job->count * job->tasks.in_size);
+  parc__globals_note(job->tasks.out, job->count * job->tasks.out_size);
+  parc__globals_note(job->tasks.context, job->tasks.context_size);
   pthread_mutex_lock(&g->lock);
   if (g->njobs == g->jobs_capacity) {
     size_t capacity = g->jobs_capacity ? g->jobs_capacity * 2 : 16;
@@ -183,6 +188,7 @@ static int job_enqueue(parc_group *g, const char *who, parc__job *job, size_t *f
   if (parc__completion_add(&g->completion, &job->record) != PARC_OK) goto nomem;
   if (job->tasks.index_base == SIZE_MAX) job->tasks.index_base = job->record.first;
   g->jobs[g->njobs++] = job;
+  g->queued = true;
   pthread_mutex_unlock(&g->lock);
   if (g->trace) parc__trace_count(g->trace, (int64_t)job->count, 0, 0);
   if (first_index) *first_index = job->record.first;
@@ -205,6 +211,7 @@ int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in
   parc__job *job = job_make(g, who, fn, 1, in_size, &rc);
   if (!job) return rc;
   if (in_size) memcpy(job->owned_input, in, in_size);
+  parc__globals_note(in, in_size);
   job->tasks.in = job->owned_input;
   job->tasks.in_size = in_size;
   job->tasks.out = out;
@@ -249,6 +256,9 @@ int parc_group_map_bufs(parc_group *g, parc_fn fn, const parc_buf *in, size_t n)
     if (!in[i].data && in[i].size)
       return parc__error(PARC_EINVAL, "%s: in[%zu].data is NULL but its size is %zu", who, i,
                          in[i].size);
+  /* The records cross the API: no globals a task reads behind its back. */
+  parc__globals_note(in, n * sizeof *in);
+  for (size_t i = 0; i < n; i++) parc__globals_note(in[i].data, in[i].size);
   parc__job *job = job_make(g, who, fn, n, 0, &rc);
   if (!job) return rc;
   job->tasks.bufs = in;
@@ -459,6 +469,7 @@ void parc_group_destroy(parc_group *g) {
   if (!g) return;
   parc_group_cancel(g);
   wait_all(g, -1);
+  if (g->queued && !g->in_caller && g->pool->ops->group_done) g->pool->ops->group_done(g->pool);
   for (size_t i = 0; i < g->njobs; i++) {
     if (!g->in_caller) parc__pool_release_job(g->pool, g->jobs[i]);
     parc__job_free(g->jobs[i]);
@@ -487,6 +498,7 @@ int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_size, void *
   rc = wait_all(g, -1);
   if (rc == PARC_OK) rc = parc__completion_outcome(&g->completion, "parc_map");
   if (status) {
+    parc__globals_note(status, n * sizeof *status);   /* parc writes it, as an output */
     for (size_t i = 0; i < n; i++) status[i] = PARC_OK;
     size_t nfailures;
     const parc__failure *f = parc__completion_failures(&g->completion, &nfailures);

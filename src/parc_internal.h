@@ -5,9 +5,10 @@
  * calls only the layers listed before its own, never one after it:
  *
  *   1. leaves     error.c (status list, messages, clocks), version.c, alloc.c, cpu.c,
- *                 rng.c, cache_hash.c (SipHash, checksums), fnref.c
+ *                 rng.c, cache_hash.c (SipHash, XXH3, checksums), fnref.c
  *                 (address <-> object + offset, symbol names), shared.c
- *                 (shared memory), futex.c, progress.c, trace.c
+ *                 (shared memory), futex.c, progress.c, trace.c, globals.c
+ *                 (the executable's .data and .bss, hashed)
  *   2. the task   task.c: struct parc_task, its accessors, and the ONE
  *                 routine that runs a range of tasks, parc__tasks_run
  *                 (below, inline: every executor's hot loop)
@@ -109,6 +110,26 @@ void parc__progress_report(parc__progress *p, const parc_group_info *info);
 
 /* ---- trace.c: a pool's task timeline: trace.h --------------------------- */
 #include "trace.h"
+
+/* ---- globals.c: the program's writable globals ------------------------- */
+/* A picture of the executable's .data and .bss: an XXH3-64 per 4 KiB page
+   (beyond 2 MiB, of a sample of 64 KiB runs), the 8 bytes at slot (NULL:
+   none) read as zero. NULL when the check is off (libparc linked
+   statically, no .data/.bss found, PARC_GLOBALS_WARNING=0) or memory ran
+   out. Thread-safe. */
+typedef struct parc__globals_image parc__globals_image;
+parc__globals_image *parc__globals_take(const void *slot);
+void parc__globals_free(parc__globals_image *img);   /* NULL, at_start's: no-op */
+/* The picture taken before main by libparc's constructor: the image an
+   exec-started worker has. NULL when off. Never to be freed. */
+const parc__globals_image *parc__globals_at_start(void);
+/* [p, p + n) crossed the API (a map's input or output array, a context,
+   a submitted record): if it lies in the globals, its pages are left out
+   of every comparison from now on. Cheap when it does not. */
+void parc__globals_note(const void *p, size_t n);
+/* Do the globals differ from img now, outside the noted pages? False
+   when img is NULL or the check is off. */
+bool parc__globals_changed(const parc__globals_image *img, const void *slot);
 
 /* ======================================================================= */
 /* 2. The task                                                             */
@@ -544,6 +565,11 @@ typedef struct parc__backend_ops {
   parc__executor execute;
   /* True when the caller runs tasks itself (SERIAL): jobs are not queued. */
   bool runs_in_caller;
+  /* NULL, or called in the pool's own process (never in a worker) when a
+     group that queued tasks is destroyed (parc_map's too), its tasks
+     finished and every buffer that crossed noted (parc__globals_note):
+     PROCESSES checks the globals there. */
+  void (*group_done)(parc_pool *pool);
   uint64_t chunk_target_ns;   /* automatic batching: work per claim (50 us on
                                  threads, 500 us where a claim is a round trip
                                  to another process) ... */
@@ -556,6 +582,8 @@ struct parc_pool {
   int cpus;                   /* parc_cpu_count() when the pool was made */
   pid_t owner;                /* the process that made it */
   parc__trace *trace;         /* config.trace's timeline, or NULL */
+  parc_pool **home;           /* where parc_pool_create stored it (a global,
+                                 maybe: the globals check reads it as zero) */
   const parc__backend_ops *ops;
   void *backend_data;
 

@@ -248,6 +248,7 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
     return rc;
   }
   *out = pool;
+  pool->home = out;
   registry_add(pool);
   rc = ops->start(pool);
   if (rc) {

@@ -166,6 +166,12 @@ struct process_backend {
   pthread_mutex_t restart_lock;
   _Atomic uint32_t epoch;
   char broken[PARC__MESSAGE_MAX];   /* a restart failed: why (restart_lock) */
+  /* The globals check (globals.c): a picture of the image the workers
+     have (NULL: off), replaced when a fork-start server is restarted, and
+     whether this pool has warned already. */
+  pthread_mutex_t globals_lock;       /* guards globals */
+  parc__globals_image *globals;
+  _Atomic bool globals_warned;
 };
 
 
