@@ -326,6 +326,18 @@ void parc__globals_note(const void *p, size_t n) {
   pthread_mutex_unlock(&notes_lock);
 }
 
+void parc__globals_note_bufs(const parc_buf *in, size_t n, const void *span, size_t span_size) {
+  pthread_once(&G_once, find);
+  if (!G.usable || G.n == 0) return;
+  uintptr_t low = G.range[0].start, high = G.range[G.n - 1].end;
+  uintptr_t a0 = (uintptr_t)span;
+  if (a0 + span_size <= low || a0 >= high) return;   /* the common case */
+  for (size_t i = 0; i < n; i++) {
+    uintptr_t a = (uintptr_t)in[i].data;
+    if (in[i].size && a + in[i].size > low && a < high) parc__globals_note(in[i].data, in[i].size);
+  }
+}
+
 bool parc__globals_changed(const parc__globals_image *img, const void *slot) {
   if (!img) return false;
   pthread_mutex_lock(&notes_lock);

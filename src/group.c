@@ -252,13 +252,18 @@ int parc_group_map_bufs(parc_group *g, parc_fn fn, const parc_buf *in, size_t n)
   int rc = check_buffers(who, g, fn, NULL, 0, NULL, 0, n);
   if (rc || n == 0) return rc;
   if (!in) return parc__error(PARC_EINVAL, "%s: in is NULL but n is %zu", who, n);
-  for (size_t i = 0; i < n; i++)
+  uintptr_t low = UINTPTR_MAX, high = 0;
+  for (size_t i = 0; i < n; i++) {
     if (!in[i].data && in[i].size)
       return parc__error(PARC_EINVAL, "%s: in[%zu].data is NULL but its size is %zu", who, i,
                          in[i].size);
+    uintptr_t a = (uintptr_t)in[i].data;
+    if (a < low) low = a;
+    if (a + in[i].size > high) high = a + in[i].size;
+  }
   /* The records cross the API: no globals a task reads behind its back. */
   parc__globals_note(in, n * sizeof *in);
-  for (size_t i = 0; i < n; i++) parc__globals_note(in[i].data, in[i].size);
+  if (high > low) parc__globals_note_bufs(in, n, (const void *)low, high - low);
   parc__job *job = job_make(g, who, fn, n, 0, &rc);
   if (!job) return rc;
   job->tasks.bufs = in;

@@ -127,6 +127,9 @@ const parc__globals_image *parc__globals_at_start(void);
    a submitted record): if it lies in the globals, its pages are left out
    of every comparison from now on. Cheap when it does not. */
 void parc__globals_note(const void *p, size_t n);
+/* The same for each of a map's records of any size, which all lie in
+   [span, span + span_size): nothing to do unless that meets the globals. */
+void parc__globals_note_bufs(const parc_buf *in, size_t n, const void *span, size_t span_size);
 /* Do the globals differ from img now, outside the noted pages? False
    when img is NULL or the check is off. */
 bool parc__globals_changed(const parc__globals_image *img, const void *slot);
@@ -154,6 +157,7 @@ typedef struct parc__outputs {
   bool chunked;
   uint64_t id;                /* unique: names the table in threads' chunk caches */
   _Atomic(void *) chunks;     /* the chunks, a list through their first word */
+  _Atomic size_t uncarved;    /* chunked: results allocated one by one (clear frees them) */
 } parc__outputs;
 
 #define PARC__RESULT_CARVED 1024

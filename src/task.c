@@ -155,7 +155,10 @@ static bool carved(const parc__outputs *o, size_t size) {
 void *parc__outputs_alloc(parc__outputs *o, size_t size) {
   size_t bytes = size ? size : 1;   /* size 0: still a unique pointer */
   if (o->alloc) return o->alloc(o->arg, bytes);
-  if (!carved(o, size)) return parc__malloc(bytes);
+  if (!carved(o, size)) {
+    if (o->chunked) atomic_fetch_add_explicit(&o->uncarved, 1, memory_order_relaxed);
+    return parc__malloc(bytes);
+  }
   size_t need = (bytes + 15) & ~(size_t)15;
   if (carving.id != o->id || carving.left < need) {
     char *chunk = chunk_take();
@@ -182,7 +185,10 @@ void parc__outputs_release(parc__outputs *o, parc_buf *entry) {
 
 void parc__outputs_clear(parc__outputs *o) {
   parc_buf *table = atomic_exchange(&o->table, NULL);
-  for (size_t i = 0; table && i < o->count; i++) parc__outputs_release(o, &table[i]);
+  /* Carved results go with their chunks; a worker's shared ones are gone. */
+  bool walk = !o->alloc && (!o->chunked || atomic_load(&o->uncarved) > 0);
+  for (size_t i = 0; table && walk && i < o->count; i++)
+    if (table[i].data && !carved(o, table[i].size)) parc__output_free((void *)table[i].data);
   parc__free(table);
   void *chunk = atomic_exchange(&o->chunks, NULL);
   while (chunk) {
@@ -203,8 +209,27 @@ static void *force_failure(parc_task *t, int status, char *message) {
   return NULL;
 }
 
+/* The common case, kept short: a first small result of a chunked table
+   whose chunk this thread is carving already. */
+static inline void *carve_fast(parc_task *t, size_t size) {
+  parc__outputs *o = t->outputs;
+  if (!o || !o->chunked || carving.id != o->id || size >= PARC__RESULT_CARVED) return NULL;
+  parc_buf *table = atomic_load_explicit(&o->table, memory_order_acquire);
+  size_t need = size ? (size + 15) & ~(size_t)15 : 16;
+  if (!table || carving.left < need) return NULL;
+  parc_buf *slot = &table[t->index - t->index_base];
+  if (slot->data) return NULL;   /* a replacement: the general path */
+  void *data = carving.next;
+  carving.next += need;
+  carving.left -= need;
+  *slot = (parc_buf){data, size};
+  return data;
+}
+
 void *parc_task_output(parc_task *t, size_t size) {
   if (!t || t->forced) return NULL;
+  void *fast = carve_fast(t, size);
+  if (fast) return fast;
   if (!t->outputs)
     return force_failure(t, PARC_EINVAL,
                          parc__format("parc_task_output: this task has a fixed-size output "

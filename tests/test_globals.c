@@ -109,6 +109,15 @@ TEST(static_arrays_that_cross_the_api_are_no_warning) {
   }
 }
 
+TEST(static_records_of_any_size_that_cross_the_api_are_no_warning) {
+  static const char *const starts[2] = {"fork", "exec"};
+  for (int s = 0; s < 2; s++) {
+    helper_run r = run("", starts[s], "bufs");
+    check_lines(&r, "map PARC_OK wrong 0\nmap PARC_OK wrong 0\n");
+    if (r.err[0]) FAIL_AT("%s start: expected an empty stderr, got: %s", starts[s], r.err);
+  }
+}
+
 /* The motivating port: a record holds a pointer strdup'ed after the pool
    (kept in a global too); the map's answer cannot be trusted, and the
    warning says why. */
