@@ -1,0 +1,504 @@
+/*
+ * mpi_serve.c — how every rank joins a PARC_MPI pool, and what the ranks
+ * other than 0 do in it.
+ *
+ * SPMD: every rank calls parc_pool_create. Here (the backend's prepare,
+ * before the pool exists) MPI starts if the program has not started it;
+ * the ranks pick their leaders: per node (MPI_Comm_split_type SHARED), the
+ * lowest rank that is not 0, or every rank with PARC_MPI_LEADERS=rank; a
+ * leader makes a local pool of forked workers (PARC_MPI_LOCAL=threads: of
+ * threads) with one worker per rank of its node but rank 0 (config.workers
+ * > 0: that many), and rank 0 gathers the sizes. Rank 0 returns to make
+ * the pool (backend_mpi.c); the others never return.
+ *
+ * A leader's loop: RUN messages become groups on its local pool (through
+ * the public API: a batch is a parc_group_map with the batch's task
+ * indices), so a segfault, abort, timeout or OOM kill in a task costs that
+ * task alone, retried as config.retries says, as on one machine. Several
+ * batches are in flight at once (one per rank-0 slot); a finished one goes
+ * back as DONE. The loop polls MPI and its groups, spinning briefly after
+ * activity and then sleeping in short naps, so an idle leader costs little.
+ * Ranks that lead nothing wait in a barrier, napping, until the end.
+ *
+ * This file is layer 10: it runs over groups, like graphs. backend_mpi.c
+ * reaches it only through its ops' prepare pointer.
+ */
+#ifdef PARC_HAVE_MPI
+#include "mpi_wire.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPIN_POLLS 4000               /* polls after activity before napping */
+#define NAP_NS 50000                  /* a nap while batches run */
+#define IDLE_NAP_NS 1000000           /* a nap while nothing runs */
+
+/* ---- joining ------------------------------------------------------------- */
+
+/* Started by a launcher (mpirun, srun with PMI/PMIx): MPI_Init will find
+   its peers. Without one, Open MPI would start a singleton: we run on this
+   machine instead. */
+static bool launched(void) {
+  static const char *const names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK",
+                                      "PMI_RANK", "MPI_LOCALNRANKS", "HYDI_CONTROL_FD"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (getenv(names[i])) return true;
+  return false;
+}
+
+static void nap(long ns) {
+  struct timespec t = {0, ns};
+  nanosleep(&t, NULL);
+}
+
+/* MPI_Wait without spinning a core: a rank waiting for the end naps. */
+static void wait_napping(MPI_Request *req) {
+  int done = 0;
+  while (MPI_Test(req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done) nap(IDLE_NAP_NS);
+}
+
+static void fill_setup(parc__mpi_setup *s, const parc_config *cfg) {
+  memset(s, 0, sizeof *s);
+  s->timeout = cfg->timeout;
+  s->retries = cfg->retries;
+  s->max_tasks_per_worker = cfg->max_tasks_per_worker;
+  s->workers = cfg->workers;
+  s->start = cfg->start;
+  const char *local = getenv("PARC_MPI_LOCAL");
+  s->threads = local && strcmp(local, "threads") == 0 && cfg->timeout == 0;
+  const char *leaders = getenv("PARC_MPI_LEADERS");
+  s->per_rank = leaders && strcmp(leaders, "rank") == 0;
+  s->init_offset = PARC__FN_UNKNOWN;
+  if (cfg->worker_init) parc__fn_locate((const void *)cfg->worker_init, s->init_object, &s->init_offset);
+}
+
+/* This rank's local pool size if it leads, else 0. Collective over comm. */
+static int leader_workers(MPI_Comm comm, const parc__mpi_setup *s, int rank) {
+  MPI_Comm node;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+  int node_size, has_root = 0, mine = rank == 0 ? INT_MAX : rank, lowest = INT_MAX;
+  MPI_Comm_size(node, &node_size);
+  int is_root = rank == 0;
+  MPI_Allreduce(&is_root, &has_root, 1, MPI_INT, MPI_MAX, node);
+  MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, node);
+  MPI_Comm_free(&node);
+  if (rank == 0) return 0;
+  if (s->per_rank) {
+    node_size = 1;
+    has_root = 0;
+  } else if (rank != lowest) {
+    return 0;
+  }
+  int cpus = parc_cpu_count();
+  if (s->workers > 0) return s->workers;
+  if (s->workers < -1) return cpus + 1 + s->workers > 1 ? cpus + 1 + s->workers : 1;
+  return node_size - has_root > 0 ? node_size - has_root : 1;
+}
+
+/* Open MPI catches SIGSEGV, SIGBUS, SIGFPE and SIGABRT to print a
+   backtrace; in a forked worker that would be noise for each crashed task,
+   and it keeps the fork server from marking the crash itself. Its handlers
+   (those in libopen-pal) go back to the default; a program's own stay. */
+static void drop_mpi_crash_handlers(void) {
+  static const int signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGILL};
+  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+    struct sigaction old;
+    if (sigaction(signals[i], NULL, &old) != 0) continue;
+    void *handler = (old.sa_flags & SA_SIGINFO) ? (void *)old.sa_sigaction : (void *)old.sa_handler;
+    Dl_info info;
+    if (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN || !dladdr(handler, &info) ||
+        !info.dli_fname || !strstr(info.dli_fname, "open-pal"))
+      continue;
+    signal(signals[i], SIG_DFL);
+  }
+}
+
+static parc_pool *local_pool(const parc__mpi_setup *s, int workers) {
+  drop_mpi_crash_handlers();
+  parc_config cfg;
+  parc_config_default(&cfg);
+  cfg.backend = s->threads ? PARC_THREADS : PARC_PROCESSES;
+  cfg.workers = workers;
+  cfg.timeout = s->timeout;
+  cfg.retries = s->retries;
+  cfg.max_tasks_per_worker = s->max_tasks_per_worker;
+  cfg.start = s->start;
+  cfg.verbose = 0;
+  cfg.trace = NULL;
+  if (s->init_offset != PARC__FN_UNKNOWN)
+    cfg.worker_init = (void (*)(void *))parc__fn_resolve(s->init_object, s->init_offset);
+  parc_pool *pool = NULL;
+  if (parc_pool_create(&pool, &cfg) != PARC_OK) {
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    fprintf(stderr, "parc: MPI rank %d cannot start its local pool: %s\n", rank, parc_errmsg());
+    return NULL;
+  }
+  return pool;
+}
+
+static void serve(MPI_Comm comm, parc_pool *pool, bool ours);
+
+int parc__mpi_join(parc_config *cfg, const parc__backend_ops **ops) {
+  static bool joined;
+  if (joined)
+    return parc__error(PARC_EBACKEND, "parc_pool_create: a program has one PARC_MPI pool (MPI "
+                                      "cannot start twice); make it once and keep it");
+  if (cfg->worker_init_arg)
+    return parc__error(PARC_EINVAL, "parc_pool_create: with PARC_MPI, worker_init_arg must be NULL "
+                                    "(other ranks do not share this process's memory)");
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (finalized)
+    return parc__error(PARC_EBACKEND, "parc_pool_create: PARC_MPI after MPI_Finalize");
+  bool ours = false;
+  if (!initialized) {
+    if (!launched()) {
+      *ops = &parc__backend_processes;   /* not under mpirun: this machine */
+      return PARC_OK;
+    }
+    int provided;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
+      return parc__error(PARC_EBACKEND, "parc_pool_create: MPI_Init_thread failed");
+    ours = true;
+  }
+  int size, rank;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  joined = true;
+  if (size == 1) {
+    if (ours) MPI_Finalize();
+    *ops = &parc__backend_processes;
+    return PARC_OK;
+  }
+  MPI_Comm comm;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  parc__mpi_setup setup;
+  fill_setup(&setup, cfg);
+  MPI_Bcast(&setup, (int)sizeof setup, MPI_BYTE, 0, comm);
+  int workers = leader_workers(comm, &setup, rank);
+  parc_pool *pool = workers ? local_pool(&setup, workers) : NULL;
+  int reported = !workers ? 0 : pool ? parc_pool_size(pool) : -1;
+  int *all = rank == 0 ? parc__calloc((size_t)size, sizeof(int)) : NULL;
+  MPI_Gather(&reported, 1, MPI_INT, all, 1, MPI_INT, 0, comm);
+  if (rank != 0) serve(comm, pool, ours);   /* never returns */
+
+  parc__mpi_world *w = &parc__mpi_joined;
+  memset(w, 0, sizeof *w);
+  w->comm = comm;
+  w->ours = ours;
+  w->size = size;
+  w->leaders = parc__calloc((size_t)size, sizeof(int));
+  w->workers = parc__calloc((size_t)size, sizeof(int));
+  if (!all || !w->leaders || !w->workers) {
+    parc__free(all);
+    parc__mpi_leave(w);
+    return parc__error(PARC_ENOMEM, "parc_pool_create: out of memory");
+  }
+  for (int r = 1; r < size; r++) {
+    if (all[r] == 0) continue;
+    w->leaders[w->nleaders] = r;
+    w->workers[w->nleaders++] = all[r];
+  }
+  parc__free(all);
+  return PARC_OK;
+}
+
+/* ---- a leader's batches -------------------------------------------------- */
+
+typedef struct batch {
+  uint64_t slot;
+  size_t count;
+  parc_group *g;               /* NULL once finished */
+  char *run;                   /* the RUN message: inputs are read in place */
+  parc__dep *deps;
+  char *reply;                 /* DONE: head, statuses, outputs (written in place), messages */
+  size_t reply_size;
+  enum { RUNNING, READY, SENT } state;
+  MPI_Request req;
+  struct batch *next;
+} batch;
+
+typedef struct server {
+  MPI_Comm comm;
+  parc_pool *pool;
+  int rank;
+  char **contexts;             /* each slot's context (CONTEXT) */
+  size_t *context_sizes;
+  size_t nslots;
+  batch *batches;
+  bool quit;
+} server;
+
+static bool grow_slots(server *s, uint64_t slot) {
+  if (slot < s->nslots) return true;
+  size_t n = s->nslots ? s->nslots : 16;
+  while (n <= slot) n *= 2;
+  char **c = parc__realloc(s->contexts, n * sizeof *c);
+  if (!c) return false;
+  s->contexts = c;
+  size_t *z = parc__realloc(s->context_sizes, n * sizeof *z);
+  if (!z) return false;
+  s->context_sizes = z;
+  for (size_t i = s->nslots; i < n; i++) c[i] = NULL, z[i] = 0;
+  s->nslots = n;
+  return true;
+}
+
+static void set_context(server *s, char *msg, size_t size) {
+  parc__mpi_context h;
+  memcpy(&h, msg, sizeof h);
+  if (size < sizeof h + h.size || !grow_slots(s, h.slot)) return;
+  parc__free(s->contexts[h.slot]);
+  s->contexts[h.slot] = msg;   /* the message itself: the bytes follow its head */
+  s->context_sizes[h.slot] = h.size;
+}
+
+/* A batch that cannot run: every task gets status and text. */
+static void refuse(batch *b, size_t out_size, int status, const char *text) {
+  size_t head = sizeof(parc__mpi_done), statuses = parc__mpi_pad(b->count);
+  size_t out = parc__mpi_pad(b->count * out_size), len = strlen(text);
+  size_t size = head + statuses + out + b->count * (16 + parc__mpi_pad(len));
+  char *reply = parc__realloc(b->reply, size);
+  if (!reply) return;   /* the reply stays as calloc'ed: every task PARC_OK with zeros */
+  b->reply = reply;
+  b->reply_size = size;
+  parc__mpi_done d = {b->count, 0, b->count, 1};
+  memcpy(reply, &d, sizeof d);
+  char *p = reply + head + statuses + out;
+  for (size_t i = 0; i < b->count; i++) {
+    reply[head + i] = (char)status;
+    uint64_t rec[2] = {i, len};
+    memcpy(p, rec, sizeof rec);
+    memcpy(p + 16, text, len);
+    p += 16 + parc__mpi_pad(len);
+  }
+}
+
+static void start_run(server *s, char *msg, size_t size) {
+  parc__mpi_run h;
+  if (size < sizeof h) {
+    parc__free(msg);
+    return;
+  }
+  memcpy(&h, msg, sizeof h);
+  batch *b = parc__calloc(1, sizeof *b);
+  if (!b) {
+    parc__free(msg);
+    return;   /* rank 0 waits for this slot forever: out of memory here is fatal */
+  }
+  b->slot = h.slot;
+  b->count = h.count;
+  b->state = READY;            /* until a group runs it */
+  b->req = MPI_REQUEST_NULL;
+  b->run = msg;
+  size_t head = sizeof(parc__mpi_done), statuses = parc__mpi_pad(h.count);
+  b->reply_size = head + statuses + parc__mpi_pad(h.count * h.out_size);
+  b->reply = parc__calloc(1, b->reply_size);
+  b->next = s->batches;
+  s->batches = b;
+  if (!b->reply) return;
+  char object[PARC__PATH_MAX];
+  const char *p = msg + sizeof h;
+  size_t len = h.object_len < PARC__PATH_MAX ? h.object_len : PARC__PATH_MAX - 1;
+  memcpy(object, p, len);
+  object[len] = '\0';
+  p += parc__mpi_pad(h.object_len);
+  parc_fn fn = (parc_fn)parc__fn_resolve(object, h.fn_offset);
+  if (!fn) {
+    char text[PARC__PATH_MAX + 128];
+    snprintf(text, sizeof text, "MPI rank %d: the task's function (%s+%#lx) is not loaded here "
+             "(every rank must run the same binary)", s->rank, object[0] ? object : "the program",
+             (unsigned long)h.fn_offset);
+    refuse(b, h.out_size, PARC_EINVAL, text);
+    return;
+  }
+  const char *in = h.in_size ? p : NULL;
+  p += parc__mpi_pad(h.count * h.in_size);
+  char *out = h.out_size ? b->reply + head + statuses : NULL;
+  parc_options opt = {0};
+  if (h.slot < s->nslots && s->contexts[h.slot]) {
+    opt.context = s->contexts[h.slot] + sizeof(parc__mpi_context);
+    opt.context_size = s->context_sizes[h.slot];
+  }
+  opt.seed = h.seed;
+  opt.stop_on_error = (int)h.stop_on_error;
+  int rc = parc_group_create(&b->g, s->pool, &opt);
+  if (rc == PARC_OK && h.ndeps) {
+    b->deps = parc__calloc(h.ndeps, sizeof *b->deps);
+    const uint64_t *sizes = (const uint64_t *)p;
+    const char *data = p + h.ndeps * sizeof(uint64_t);
+    for (size_t i = 0; b->deps && i < h.ndeps; i++) {
+      b->deps[i].size = sizes[i];
+      b->deps[i].data = sizes[i] ? data : NULL;
+      data += parc__mpi_pad(sizes[i]);
+    }
+    rc = !b->deps ? PARC_ENOMEM
+                  : parc__group_submit_node(b->g, fn, in, h.in_size, out, h.out_size, b->deps,
+                                            h.ndeps, h.index_base, NULL, NULL, NULL);
+  } else if (rc == PARC_OK) {
+    rc = parc__group_map_at(b->g, fn, in, h.in_size, out, h.out_size, h.count, h.index_base);
+  }
+  if (rc == PARC_OK) b->state = RUNNING;
+  if (rc != PARC_OK) {
+    char text[PARC__MESSAGE_MAX];
+    snprintf(text, sizeof text, "MPI rank %d: %s", s->rank, parc_errmsg());
+    parc_group_destroy(b->g);
+    b->g = NULL;
+    refuse(b, h.out_size, rc, text);
+  }
+}
+
+/* True when every task of b's group has an outcome. */
+static bool finished(const batch *b) {
+  parc_group_info info;
+  parc_group_stats(b->g, &info);
+  return info.done + info.failed + info.canceled >= info.submitted;
+}
+
+/* Statuses and messages into the reply; the group is destroyed. */
+static void complete(server *s, batch *b) {
+  parc_group_wait(b->g, -1);
+  parc_group_info info;
+  parc_group_stats(b->g, &info);
+  size_t head = sizeof(parc__mpi_done);
+  parc__mpi_done d = {b->count, (uint64_t)(info.busy_seconds * 1e9), 0, 1};
+  size_t at = b->reply_size;
+  for (size_t i = 0; i < b->count; i++) {
+    int status = parc_group_status(b->g, i);
+    b->reply[head + i] = (char)status;
+    const char *text = status == PARC_OK ? NULL : parc_group_message(b->g, i);
+    if (!text) continue;
+    char where[PARC__MESSAGE_MAX];
+    if (status == PARC_ECRASH || status == PARC_ETIMEDOUT) {
+      snprintf(where, sizeof where, "%s (on MPI rank %d)", text, s->rank);
+      text = where;
+    }
+    size_t len = strlen(text);
+    char *reply = parc__realloc(b->reply, at + 16 + parc__mpi_pad(len));
+    if (!reply) continue;
+    b->reply = reply;
+    uint64_t rec[2] = {i, len};
+    memcpy(reply + at, rec, sizeof rec);
+    memcpy(reply + at + 16, text, len);
+    at += 16 + parc__mpi_pad(len);
+    d.nmessages++;
+  }
+  b->reply_size = at;
+  memcpy(b->reply, &d, sizeof d);
+  parc_group_destroy(b->g);
+  b->g = NULL;
+}
+
+static void send_reply(server *s, batch *b) {
+  if (!b->reply) {
+    /* Out of memory: a bare head still ends the slot's wait on rank 0. */
+    static parc__mpi_done none;
+    MPI_Isend(&none, (int)sizeof none, MPI_BYTE, 0, PARC__MPI_TAG_DONE + (int)b->slot, s->comm, &b->req);
+    return;
+  }
+  MPI_Isend(b->reply, (int)b->reply_size, MPI_BYTE, 0, PARC__MPI_TAG_DONE + (int)b->slot, s->comm,
+            &b->req);
+}
+
+static void cancel_slot(server *s, uint64_t slot) {
+  for (batch *b = s->batches; b; b = b->next)
+    if (b->slot == slot && b->g) parc_group_cancel(b->g);
+}
+
+/* One message from rank 0, if one is there. */
+static bool receive(server *s) {
+  int flag = 0;
+  MPI_Status st;
+  if (MPI_Iprobe(0, MPI_ANY_TAG, s->comm, &flag, &st) != MPI_SUCCESS || !flag) return false;
+  int n = 0;
+  MPI_Get_count(&st, MPI_BYTE, &n);
+  char *msg = parc__malloc(n > 0 ? (size_t)n : 1);
+  MPI_Recv(msg, n, MPI_BYTE, 0, st.MPI_TAG, s->comm, MPI_STATUS_IGNORE);
+  if (!msg) return true;
+  parc__mpi_context h = {0, 0};
+  if ((size_t)n >= sizeof h) memcpy(&h, msg, sizeof h);
+  switch (st.MPI_TAG) {
+    case PARC__MPI_TAG_CONTEXT: set_context(s, msg, (size_t)n); return true;
+    case PARC__MPI_TAG_RUN: start_run(s, msg, (size_t)n); return true;
+    case PARC__MPI_TAG_CANCEL: cancel_slot(s, h.slot); break;
+    case PARC__MPI_TAG_QUIT: s->quit = true; break;
+    default: break;
+  }
+  parc__free(msg);
+  return true;
+}
+
+/* Finished groups become replies; sent replies are freed. */
+static bool progress(server *s) {
+  bool moved = false;
+  for (batch **link = &s->batches; *link;) {
+    batch *b = *link;
+    if (b->state == RUNNING && finished(b)) {
+      complete(s, b);
+      b->state = READY;
+    }
+    if (b->state == READY) {
+      send_reply(s, b);
+      b->state = SENT;
+      moved = true;
+    }
+    int done = 0;
+    if (b->state == SENT) MPI_Test(&b->req, &done, MPI_STATUS_IGNORE);
+    if (done) {
+      *link = b->next;
+      parc__free(b->run);
+      parc__free(b->deps);
+      parc__free(b->reply);
+      parc__free(b);
+      moved = true;
+      continue;
+    }
+    link = &b->next;
+  }
+  return moved;
+}
+
+static void serve(MPI_Comm comm, parc_pool *pool, bool ours) {
+  (void)ours;   /* a serving rank always finalizes: it leaves the process */
+  server s = {.comm = comm, .pool = pool};
+  MPI_Comm_rank(comm, &s.rank);
+  unsigned idle = 0;
+  while (pool && !(s.quit && !s.batches)) {
+    /* QUIT comes after the last reply rank 0 waits for: nothing is in flight. */
+    bool moved = receive(&s);
+    moved |= progress(&s);
+    if (moved) {
+      idle = 0;
+    } else if (++idle > SPIN_POLLS) {
+      nap(s.batches ? NAP_NS : IDLE_NAP_NS);
+    } else {
+      sched_yield();
+    }
+  }
+  /* The end: without a pool, wait for rank 0's QUIT all the same. */
+  while (!pool && !s.quit) {
+    if (!receive(&s)) nap(IDLE_NAP_NS);
+  }
+  parc_pool_destroy(pool);
+  for (size_t i = 0; i < s.nslots; i++) parc__free(s.contexts[i]);
+  parc__free(s.contexts);
+  parc__free(s.context_sizes);
+  MPI_Request req;
+  MPI_Ibarrier(comm, &req);
+  wait_napping(&req);
+  MPI_Comm_free(&comm);
+  MPI_Finalize();
+  exit(0);
+}
+
+#endif /* PARC_HAVE_MPI */
