@@ -1,9 +1,8 @@
 # PARC_MPI's suite: tests/test_mpi.c under mpirun, one ctest per case and
 # launch: mpi_n3/CASE (mpirun -n 3: one node leader with 2 forked workers),
 # mpi_n5/CASE (-n 5, every rank a leader: PARC_MPI_LEADERS=rank), and
-# mpi_n3_own_init/CASE (the program calls MPI_Init_thread itself; leaders'
-# local pools of threads for tasks that cannot crash). As root Open MPI
-# wants OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); --oversubscribe runs 5 ranks on 2
+# mpi_n3_own_init/CASE (the program calls MPI_Init_thread itself; three
+# batches in flight per leader). As root Open MPI wants OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); --oversubscribe runs 5 ranks on 2
 # cores. Skipped (77) without MPI in libparc or without mpirun. Label "mpi"
 # (ctest -L mpi); "no-asan": the sanitizer builds are made without MPI
 # (Makefile: Open MPI's own allocations and threads are not ours to fix),
