@@ -42,3 +42,16 @@ parc_bench(bench_graph ${PROJECT_SOURCE_DIR}/bench/graph.c)
 
 # parc_map_reduce against parc_map and OpenMP's reduction (issue 11's targets).
 parc_bench(bench_reduce ${PROJECT_SOURCE_DIR}/bench/reduce.c)
+
+# PARC_MPI through rank 0 (issue 12's targets): bench/run --only mpi runs it
+# under mpirun. With GSL it also runs the reaction sweep of the examples.
+if(PARC_HAVE_MPI)
+  if(GSL_FOUND)
+    parc_bench(bench_mpi ${PROJECT_SOURCE_DIR}/bench/mpi.c ${PROJECT_SOURCE_DIR}/examples/reaction.c)
+    target_link_libraries(bench_mpi PRIVATE GSL::gsl)
+    target_include_directories(bench_mpi PRIVATE ${PROJECT_SOURCE_DIR}/examples)
+    target_compile_definitions(bench_mpi PRIVATE BENCH_MPI_REACTION=1)
+  else()
+    parc_bench(bench_mpi ${PROJECT_SOURCE_DIR}/bench/mpi.c)
+  endif()
+endif()

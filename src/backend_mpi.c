@@ -36,11 +36,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
-#define SPIN_POLLS 20000              /* progress thread: polls after activity before napping */
-#define NAP_NS 20000                  /* its nap while batches are out */
+#define NAP_MAX_NS 50000              /* progress thread: its longest nap while batches are out */
 #define SLEEP_NS 100000000ull         /* its sleep while none is */
+#define SPIN_YIELDS 300               /* parc__mpi_backoff: yields before the first nap */
 #define PROXY_SPIN 2000               /* a proxy's polls of its slot before sleeping */
 #define INFLIGHT_MAX 64
 
@@ -172,33 +173,48 @@ static int inflight(mpi_backend *b) {
   return n;
 }
 
+void parc__mpi_backoff_init(parc__mpi_backoff *b, bool oversubscribed) {
+  b->idle = 0;
+  b->spin = !oversubscribed;
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+}
+
+void parc__mpi_backoff_wait(parc__mpi_backoff *b, uint64_t longest_ns) {
+  unsigned spins = b->spin ? SPIN_YIELDS : 0;
+  if (b->idle++ < spins) {
+    sched_yield();
+    return;
+  }
+  unsigned naps = b->idle - spins;
+  uint64_t ns = naps >= 16 ? longest_ns : (uint64_t)2000 << (naps / 2);
+  if (ns > longest_ns) ns = longest_ns;
+  struct timespec t = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  nanosleep(&t, NULL);
+}
+
 static void *progress_main(void *arg) {
   mpi_backend *b = arg;
-  unsigned idle = 0;
+  parc__mpi_backoff backoff;
+  parc__mpi_backoff_init(&backoff, b->world.oversubscribed);
+  unsigned polls = 0;
   while (!atomic_load(&b->quit)) {
     uint32_t seen = atomic_load(&b->wake);
     bool moved = false;
     post_queued(b, &moved);
     while (receive_reply(b)) moved = true;
-    if ((idle & 63) == 0) send_cancels(b);
+    if ((polls++ & 15) == 0) send_cancels(b);
     if (moved) {
-      idle = 0;
-      continue;
-    }
-    if (++idle < SPIN_POLLS) {
-      sched_yield();
+      parc__mpi_backoff_reset(&backoff);
       continue;
     }
     if (inflight(b)) {
-      struct timespec t = {0, NAP_NS};
-      nanosleep(&t, NULL);
-      idle = SPIN_POLLS - 64;   /* nap, poll a few times, nap again */
+      parc__mpi_backoff_wait(&backoff, NAP_MAX_NS);
       continue;
     }
     atomic_store(&b->sleeping, 1);
     if (!b->queue_head) parc__futex_wait(&b->wake, seen, SLEEP_NS);
     atomic_store(&b->sleeping, 0);
-    idle = 0;
+    parc__mpi_backoff_reset(&backoff);
   }
   return NULL;
 }
@@ -508,8 +524,10 @@ const parc__backend_ops parc__backend_mpi = {
     .start = mpi_start,
     .stop = mpi_stop,
     .execute = mpi_execute,
-    .chunk_target_ns = 2000000,
-    .chunk_growth = 8,
+    /* A round trip costs 0.1-2 ms (more when ranks outnumber cores): claims
+       of 10 ms of work keep it a small share. */
+    .chunk_target_ns = 10000000,
+    .chunk_growth = 16,
     .prepare = parc__mpi_join,
 };
 

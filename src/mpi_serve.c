@@ -36,9 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPIN_POLLS 4000               /* polls after activity before napping */
-#define NAP_NS 50000                  /* a nap while batches run */
-#define IDLE_NAP_NS 1000000           /* a nap while nothing runs */
+#define NAP_MAX_NS 50000              /* the longest nap while batches run */
+#define IDLE_NAP_NS 1000000           /* a nap while nothing runs ... */
+#define ACTIVE_NS 100000000ull        /* ... for this long */
 
 /* ---- joining ------------------------------------------------------------- */
 
@@ -79,8 +79,9 @@ static void fill_setup(parc__mpi_setup *s, const parc_config *cfg) {
   if (cfg->worker_init) parc__fn_locate((const void *)cfg->worker_init, s->init_object, &s->init_offset);
 }
 
-/* This rank's local pool size if it leads, else 0. Collective over comm. */
-static int leader_workers(MPI_Comm comm, const parc__mpi_setup *s, int rank) {
+/* This rank's local pool size if it leads, else 0; *oversubscribed: its
+   node has more ranks than CPUs. Collective over comm. */
+static int leader_workers(MPI_Comm comm, const parc__mpi_setup *s, int rank, bool *oversubscribed) {
   MPI_Comm node;
   MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
   int node_size, has_root = 0, mine = rank == 0 ? INT_MAX : rank, lowest = INT_MAX;
@@ -89,6 +90,8 @@ static int leader_workers(MPI_Comm comm, const parc__mpi_setup *s, int rank) {
   MPI_Allreduce(&is_root, &has_root, 1, MPI_INT, MPI_MAX, node);
   MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, node);
   MPI_Comm_free(&node);
+  int cpus = parc_cpu_count();
+  *oversubscribed = node_size > cpus;
   if (rank == 0) return 0;
   if (s->per_rank) {
     node_size = 1;
@@ -96,7 +99,6 @@ static int leader_workers(MPI_Comm comm, const parc__mpi_setup *s, int rank) {
   } else if (rank != lowest) {
     return 0;
   }
-  int cpus = parc_cpu_count();
   if (s->workers > 0) return s->workers;
   if (s->workers < -1) return cpus + 1 + s->workers > 1 ? cpus + 1 + s->workers : 1;
   return node_size - has_root > 0 ? node_size - has_root : 1;
@@ -144,7 +146,7 @@ static parc_pool *local_pool(const parc__mpi_setup *s, int workers) {
   return pool;
 }
 
-static void serve(MPI_Comm comm, parc_pool *pool, bool ours);
+static void serve(MPI_Comm comm, parc_pool *pool, bool oversubscribed);
 
 int parc__mpi_join(parc_config *cfg, const parc__backend_ops **ops) {
   static bool joined;
@@ -185,17 +187,19 @@ int parc__mpi_join(parc_config *cfg, const parc__backend_ops **ops) {
   parc__mpi_setup setup;
   fill_setup(&setup, cfg);
   MPI_Bcast(&setup, (int)sizeof setup, MPI_BYTE, 0, comm);
-  int workers = leader_workers(comm, &setup, rank);
+  bool oversubscribed = false;
+  int workers = leader_workers(comm, &setup, rank, &oversubscribed);
   parc_pool *pool = workers ? local_pool(&setup, workers) : NULL;
   int reported = !workers ? 0 : pool ? parc_pool_size(pool) : -1;
   int *all = rank == 0 ? parc__calloc((size_t)size, sizeof(int)) : NULL;
   MPI_Gather(&reported, 1, MPI_INT, all, 1, MPI_INT, 0, comm);
-  if (rank != 0) serve(comm, pool, ours);   /* never returns */
+  if (rank != 0) serve(comm, pool, oversubscribed);   /* never returns */
 
   parc__mpi_world *w = &parc__mpi_joined;
   memset(w, 0, sizeof *w);
   w->comm = comm;
   w->ours = ours;
+  w->oversubscribed = oversubscribed;
   w->size = size;
   w->leaders = parc__calloc((size_t)size, sizeof(int));
   w->workers = parc__calloc((size_t)size, sizeof(int));
@@ -468,21 +472,27 @@ static bool progress(server *s) {
   return moved;
 }
 
-static void serve(MPI_Comm comm, parc_pool *pool, bool ours) {
-  (void)ours;   /* a serving rank always finalizes: it leaves the process */
+/* A serving rank always finalizes MPI, whoever started it: it leaves the
+   process. */
+static void serve(MPI_Comm comm, parc_pool *pool, bool oversubscribed) {
   server s = {.comm = comm, .pool = pool};
   MPI_Comm_rank(comm, &s.rank);
-  unsigned idle = 0;
+  parc__mpi_backoff backoff;
+  parc__mpi_backoff_init(&backoff, oversubscribed);
+  uint64_t active_ns = parc__now_ns();
   while (pool && !(s.quit && !s.batches)) {
     /* QUIT comes after the last reply rank 0 waits for: nothing is in flight. */
     bool moved = receive(&s);
     moved |= progress(&s);
+    /* Rank 0 sends the next batch soon after a reply: short naps for a
+       while after the last activity, long ones once the leader is idle. */
+    uint64_t now = parc__now_ns();
     if (moved) {
-      idle = 0;
-    } else if (++idle > SPIN_POLLS) {
-      nap(s.batches ? NAP_NS : IDLE_NAP_NS);
+      parc__mpi_backoff_reset(&backoff);
+      active_ns = now;
     } else {
-      sched_yield();
+      bool recent = s.batches || now - active_ns < ACTIVE_NS;
+      parc__mpi_backoff_wait(&backoff, recent ? NAP_MAX_NS : IDLE_NAP_NS);
     }
   }
   /* The end: without a pool, wait for rank 0's QUIT all the same. */

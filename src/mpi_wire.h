@@ -82,6 +82,20 @@ typedef struct parc__mpi_done {
 
 static inline size_t parc__mpi_pad(size_t n) { return (n + 7) & ~(size_t)7; }
 
+/* How a polling loop (rank 0's progress thread, a leader) waits for MPI
+   and its batches: a few hundred yields after activity when the node has a
+   core per rank, none when it is oversubscribed (the spinning would take
+   the cores the workers need); then naps that double from 10 us up to
+   `longest_ns`. Timer slack is set to 1 us for the thread, so that a nap
+   is not stretched to the kernel's default 50 us. */
+typedef struct parc__mpi_backoff {
+  unsigned idle;
+  bool spin;
+} parc__mpi_backoff;
+void parc__mpi_backoff_init(parc__mpi_backoff *b, bool oversubscribed);
+static inline void parc__mpi_backoff_reset(parc__mpi_backoff *b) { b->idle = 0; }
+void parc__mpi_backoff_wait(parc__mpi_backoff *b, uint64_t longest_ns);
+
 /* What rank 0 knows once every rank has joined (mpi_serve.c fills it,
    backend_mpi.c's start takes it over). */
 typedef struct parc__mpi_world {
@@ -91,6 +105,7 @@ typedef struct parc__mpi_world {
   int nleaders;
   int *leaders;                /* their ranks (heap) */
   int *workers;                /* each one's local pool size; -1: it has none */
+  bool oversubscribed;         /* rank 0's node has more ranks than CPUs */
 } parc__mpi_world;
 extern parc__mpi_world parc__mpi_joined;
 
