@@ -216,6 +216,26 @@ TEST(stop_on_error_and_cancel_reach_tasks_not_started) {
   CHECK(failed >= 1 && failed < N);
 }
 
+/* One batch holds every task, so rank 0 has nothing left to cancel itself:
+   the cancellation must travel to the leader running it. */
+TEST(cancel_reaches_a_batch_already_on_a_leader) {
+  enum { N = 200 };
+  static int ms[N];
+  static size_t out[N];
+  for (int i = 0; i < N; i++) ms[i] = 20;
+  parc_group *g;
+  parc_options opt = {.batch = N};
+  CHECK_OK(parc_group_create(&g, mpi_pool, &opt));
+  CHECK_OK(parc_group_map(g, sleep_task, ms, sizeof ms[0], out, sizeof out[0], N));
+  sleep_ms(150);
+  parc_group_cancel(g);
+  CHECK_INT(PARC_ECANCELED, parc_group_wait(g, -1));
+  size_t canceled = 0;
+  for (int i = 0; i < N; i++) canceled += parc_group_status(g, (size_t)i) == PARC_ECANCELED;
+  if (canceled < N / 2) FAIL_AT("only %zu of %d tasks were cancelled", canceled, N);
+  parc_group_destroy(g);
+}
+
 TEST(a_segfaulting_task_is_one_failed_task) {
   enum { N = 2000 };
   static int x[N], y[N], st[N];
