@@ -33,6 +33,8 @@
 #include "mpi_wire.h"
 
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,7 @@ typedef struct slot {
   _Atomic uint32_t state;       /* SLOT_*: the proxy moves IDLE -> QUEUED, the progress
                                    thread QUEUED -> SENT -> REPLIED, the proxy -> IDLE */
   struct slot *queue_next;      /* b->lock */
+  _Atomic size_t first, count;  /* the group indices in flight (SIGTERM's report) */
   /* Written by the proxy before QUEUED: */
   parc__job *job;
   char *run;
@@ -397,6 +400,8 @@ static void mpi_execute(parc__worker *w, parc__job *job, size_t from, size_t to,
     }
     s->job = job;
     s->error = 0;
+    atomic_store(&s->first, job->record.first + k);
+    atomic_store(&s->count, n);
     uint64_t start = parc__now_ns();
     round_trip(b, s);
     if (s->error) {
@@ -407,6 +412,63 @@ static void mpi_execute(parc__worker *w, parc__job *job, size_t from, size_t to,
     record(w, s, &o, k, n, used_index, start);
     k += n;
   }
+}
+
+/* ---- when mpirun ends the job ---------------------------------------------- */
+/* Open MPI 4.1 ends the whole job when a rank dies: mpirun sends the other
+   ranks SIGTERM (then SIGKILL), and names the dead rank itself. Rank 0's
+   last word, if the program left SIGTERM alone: which tasks each leader
+   held. Async-signal-safe: write(2) and integer formatting only. */
+static mpi_backend *live;
+
+static char *put_text(char *p, const char *s) {
+  while (*s) *p++ = *s++;
+  return p;
+}
+
+static char *put_number(char *p, size_t v) {
+  char digits[24];
+  int n = 0;
+  do digits[n++] = (char)('0' + v % 10); while ((v /= 10) > 0);
+  while (n) *p++ = digits[--n];
+  return p;
+}
+
+static void on_sigterm(int sig) {
+  mpi_backend *b = live;
+  for (int i = 0; b && i < b->nslots; i++) {
+    slot *s = &b->slots[i];
+    uint32_t state = atomic_load(&s->state);
+    if (state != SLOT_SENT && state != SLOT_QUEUED) continue;
+    char line[160], *p = line;
+    size_t first = atomic_load(&s->first), count = atomic_load(&s->count);
+    p = put_text(p, "parc: the MPI job was ended while rank ");
+    p = put_number(p, (size_t)s->leader);
+    p = put_text(p, " ran tasks ");
+    p = put_number(p, first);
+    p = put_text(p, "..");
+    p = put_number(p, first + count - 1);
+    p = put_text(p, " of a group\n");
+    ssize_t ignored = write(2, line, (size_t)(p - line));
+    (void)ignored;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void watch_sigterm(mpi_backend *b) {
+  struct sigaction old;
+  if (sigaction(SIGTERM, NULL, &old) != 0 || old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+    return;
+  live = b;
+  signal(SIGTERM, on_sigterm);
+}
+
+static void unwatch_sigterm(mpi_backend *b) {
+  struct sigaction old;
+  if (live != b) return;
+  if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler == on_sigterm) signal(SIGTERM, SIG_DFL);
+  live = NULL;
 }
 
 /* ---- start and stop ------------------------------------------------------ */
@@ -436,6 +498,7 @@ void parc__mpi_leave(parc__mpi_world *world) {
 }
 
 static void shut_down(mpi_backend *b) {
+  unwatch_sigterm(b);
   parc__pool_close(b->pool);
   for (int i = 0; i < b->started; i++) pthread_join(b->threads[i], NULL);
   if (b->progress_started) {
@@ -506,6 +569,7 @@ static int mpi_start(parc_pool *pool) {
     rc = parc__error_errno("parc_pool_create: pthread_create (MPI proxy)");
     goto fail;
   }
+  watch_sigterm(b);
   return PARC_OK;
 fail:
   shut_down(b);

@@ -52,3 +52,12 @@ endfunction()
 parc_mpi_cases(mpi_n3 3)
 parc_mpi_cases(mpi_n5 5 PARC_MPI_LEADERS=rank)
 parc_mpi_cases(mpi_n3_own_init 3 PARC_TEST_MPI_INIT=1 PARC_MPI_INFLIGHT=3)
+
+# A rank lost for good: a task kills its leader; Open MPI ends the job, and
+# rank 0's last word names what each leader held (its SIGTERM report).
+if(PARC_HAVE_MPI AND PARC_MPIRUN)
+  add_test(NAME mpi_lost_rank COMMAND ${PARC_MPIRUN} --oversubscribe -n 3 $<TARGET_FILE:test_mpi> --lose-a-rank)
+  set_tests_properties(mpi_lost_rank PROPERTIES LABELS "mpi;no-asan" TIMEOUT 120
+    ENVIRONMENT "${PARC_MPI_ENV};PARC_MPI_LEADERS=rank"
+    PASS_REGULAR_EXPRESSION "parc: the MPI job was ended while rank [12] ran tasks [0-9]+")
+endif()

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef PARC_TEST_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -359,6 +360,35 @@ TEST(the_cache_answers_on_rank_0_before_dispatch) {
   CHECK_INT(0, system(cmd));
 }
 
+/* --lose-a-rank (tests/mpi.cmake's mpi_lost_rank): a task kills its leader
+   (the parent of its worker's fork server). Open MPI ends the job; rank 0
+   must say which tasks each leader held rather than hang. */
+static int kill_leader(const void *in, void *out, parc_task *t) {
+  (void)out;
+  (void)t;
+  if (*(const int *)in != 5) {
+    sleep_ms(50);
+    return 0;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)getppid());
+  FILE *f = fopen(path, "r");
+  int pid = 0, ppid = 0;
+  char comm[256], state;
+  if (f && fscanf(f, "%d %255s %c %d", &pid, comm, &state, &ppid) == 4 && ppid > 1) kill(ppid, SIGKILL);
+  if (f) fclose(f);
+  sleep_ms(60000);
+  return 0;
+}
+
+static void lose_a_rank(void) {
+  enum { N = 100 };
+  static int x[N], y[N];
+  for (int i = 0; i < N; i++) x[i] = i;
+  parc_map(mpi_pool, kill_leader, x, sizeof x[0], y, sizeof y[0], N, &(parc_options){.batch = 1}, NULL);
+  FAIL_AT("the map returned although a leader was killed");
+}
+
 /* ---- main: the one MPI pool, then the cases on rank 0 ---------------------- */
 
 int main(int argc, char **argv) {
@@ -376,6 +406,7 @@ int main(int argc, char **argv) {
   parc_config cfg = test_config(PARC_MPI, 0);
   cfg.timeout = 3;
   CHECK_OK(parc_pool_create(&mpi_pool, &cfg));   /* ranks other than 0 stay inside */
+  if (argc > 1 && strcmp(argv[1], "--lose-a-rank") == 0) lose_a_rank();
   serial_pool = test_pool(PARC_SERIAL, 1);
   int failed = 0, ran = 0;
   for (int i = 0; i < harness_count; i++) {
