@@ -182,15 +182,20 @@ void parc__mpi_backoff_init(parc__mpi_backoff *b, bool oversubscribed) {
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 }
 
-void parc__mpi_backoff_wait(parc__mpi_backoff *b, uint64_t longest_ns) {
+uint64_t parc__mpi_backoff_next(parc__mpi_backoff *b, uint64_t longest_ns) {
   unsigned spins = b->spin ? SPIN_YIELDS : 0;
   if (b->idle++ < spins) {
     sched_yield();
-    return;
+    return 0;
   }
   unsigned naps = b->idle - spins;
   uint64_t ns = naps >= 16 ? longest_ns : (uint64_t)2000 << (naps / 2);
-  if (ns > longest_ns) ns = longest_ns;
+  return ns < longest_ns ? ns : longest_ns;
+}
+
+void parc__mpi_backoff_wait(parc__mpi_backoff *b, uint64_t longest_ns) {
+  uint64_t ns = parc__mpi_backoff_next(b, longest_ns);
+  if (!ns) return;
   struct timespec t = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
   nanosleep(&t, NULL);
 }

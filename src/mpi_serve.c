@@ -472,6 +472,14 @@ static bool progress(server *s) {
   return moved;
 }
 
+/* The batch that has been running longest (the list is newest first). */
+static batch *oldest_running(const server *s) {
+  batch *found = NULL;
+  for (batch *b = s->batches; b; b = b->next)
+    if (b->state == RUNNING) found = b;
+  return found;
+}
+
 /* A serving rank always finalizes MPI, whoever started it: it leaves the
    process. */
 static void serve(MPI_Comm comm, parc_pool *pool, bool oversubscribed) {
@@ -492,7 +500,11 @@ static void serve(MPI_Comm comm, parc_pool *pool, bool oversubscribed) {
       active_ns = now;
     } else {
       bool recent = s.batches || now - active_ns < ACTIVE_NS;
-      parc__mpi_backoff_wait(&backoff, recent ? NAP_MAX_NS : IDLE_NAP_NS);
+      uint64_t ns = parc__mpi_backoff_next(&backoff, recent ? NAP_MAX_NS : IDLE_NAP_NS);
+      batch *running = oldest_running(&s);
+      /* A nap that ends when the batch finishes: its reply leaves at once. */
+      if (ns && running) parc_group_wait(running->g, (double)ns * 1e-9);
+      else if (ns) nap((long)ns);
     }
   }
   /* The end: without a pool, wait for rank 0's QUIT all the same. */

@@ -95,6 +95,9 @@ typedef struct parc__mpi_backoff {
 void parc__mpi_backoff_init(parc__mpi_backoff *b, bool oversubscribed);
 static inline void parc__mpi_backoff_reset(parc__mpi_backoff *b) { b->idle = 0; }
 void parc__mpi_backoff_wait(parc__mpi_backoff *b, uint64_t longest_ns);
+/* The same step without the nap: it yields and returns 0, or returns how
+   long to nap (the caller naps some other way: on a group's completion). */
+uint64_t parc__mpi_backoff_next(parc__mpi_backoff *b, uint64_t longest_ns);
 
 /* What rank 0 knows once every rank has joined (mpi_serve.c fills it,
    backend_mpi.c's start takes it over). */
