@@ -304,7 +304,9 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    MPI rank 1)"). An MPI error on a leader's link fails the tasks it held
    and every later task with PARC_ECRASH naming the rank. When a rank
    process itself dies, Open MPI 4.1 ends the whole job (mpirun names the
-   rank); with a cache, rerunning the job recomputes only what is missing.
+   rank); rank 0, told to stop by SIGTERM (when the program left SIGTERM at
+   its default), first writes to stderr which tasks each leader held. With
+   a cache, rerunning the job recomputes only what is missing.
    The cache, progress output and traces live on rank 0 (a trace shows a
    batch's tasks sharing out its round trip: leaders send no per-task times). */
 
