@@ -1,10 +1,12 @@
 # PARC_MPI's suite: tests/test_mpi.c under mpirun, one ctest per case and
 # launch: mpi_n3/CASE (mpirun -n 3: one node leader with 2 forked workers),
-# mpi_n5/CASE (-n 5, every rank a leader: PARC_MPI_LEADERS=rank), and
+# mpi_n5/CASE (-n 5, every rank a leader: PARC_MPI_LEADERS=rank),
+# mpi_n5_node/CASE (-n 5, one node leader with 4 workers) and
 # mpi_n3_own_init/CASE (the program calls MPI_Init_thread itself; three
-# batches in flight per leader). As root Open MPI wants OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); --oversubscribe runs 5 ranks on 2
-# cores. Skipped (77) without MPI in libparc or without mpirun. Label "mpi"
-# (ctest -L mpi); "no-asan": the sanitizer builds are made without MPI
+# batches in flight per leader). As root Open MPI wants
+# OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); --oversubscribe runs 5 ranks on 2 cores.
+# Skipped (77) without MPI in libparc or without mpirun. Label "mpi" (ctest
+# -L mpi); "no-asan": the sanitizer builds are made without MPI
 # (Makefile: Open MPI's own allocations and threads are not ours to fix),
 # so their run tests the PARC_EBACKEND path instead.
 parc_test_binary(test_mpi parc)
@@ -51,6 +53,7 @@ endfunction()
 
 parc_mpi_cases(mpi_n3 3)
 parc_mpi_cases(mpi_n5 5 PARC_MPI_LEADERS=rank)
+parc_mpi_cases(mpi_n5_node 5)
 parc_mpi_cases(mpi_n3_own_init 3 PARC_TEST_MPI_INIT=1 PARC_MPI_INFLIGHT=3)
 
 # A rank lost for good: a task kills its leader; Open MPI ends the job, and
