@@ -44,7 +44,7 @@
 #define NAP_MAX_NS 50000              /* progress thread: its longest nap while batches are out */
 #define SLEEP_NS 100000000ull         /* its sleep while none is */
 #define SPIN_YIELDS 300               /* parc__mpi_backoff: yields before the first nap */
-#define PROXY_SPIN 2000               /* a proxy's polls of its slot before sleeping */
+#define PROXY_SPIN 200                /* a proxy's polls of its own reply before sleeping */
 #define INFLIGHT_MAX 64
 
 parc__mpi_world parc__mpi_joined;
@@ -87,6 +87,7 @@ typedef struct mpi_backend {
   pthread_t progress;
   bool progress_started;
   pthread_mutex_t lock;         /* guards the queue */
+  pthread_mutex_t mpi;          /* held around every MPI call after start */
   slot *queue_head, *queue_tail;
   _Atomic uint32_t wake;        /* bumped when a slot is queued */
   _Atomic uint32_t sleeping;
@@ -97,31 +98,36 @@ typedef struct mpi_backend {
 
 /* ---- the progress thread: every MPI call of rank 0 after start --------- */
 
+/* Posts the slot's CONTEXT (if pending) and RUN. b->mpi held. */
+static void post(mpi_backend *b, slot *s) {
+  MPI_Comm comm = b->world.comm;
+  s->req[0] = s->req[1] = MPI_REQUEST_NULL;
+  s->cancel_sent = false;
+  int rc = MPI_SUCCESS;
+  if (s->context_pending)
+    rc = MPI_Isend(s->context, (int)s->context_size, MPI_BYTE, s->leader, PARC__MPI_TAG_CONTEXT,
+                   comm, &s->req[0]);
+  s->context_pending = false;
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Isend(s->run, (int)s->run_size, MPI_BYTE, s->leader, PARC__MPI_TAG_RUN, comm, &s->req[1]);
+  if (rc == MPI_SUCCESS) {
+    atomic_store_explicit(&s->state, SLOT_SENT, memory_order_release);
+    return;
+  }
+  s->error = rc;
+  atomic_store_explicit(&s->state, SLOT_REPLIED, memory_order_release);
+  parc__futex_wake(&s->state);
+}
+
 static void post_queued(mpi_backend *b, bool *moved) {
   pthread_mutex_lock(&b->lock);
   slot *s = b->queue_head;
   b->queue_head = b->queue_tail = NULL;
   pthread_mutex_unlock(&b->lock);
-  MPI_Comm comm = b->world.comm;
   for (slot *next; s; s = next) {
     next = s->queue_next;
     *moved = true;
-    s->req[0] = s->req[1] = MPI_REQUEST_NULL;
-    s->cancel_sent = false;
-    int rc = MPI_SUCCESS;
-    if (s->context_pending)
-      rc = MPI_Isend(s->context, (int)s->context_size, MPI_BYTE, s->leader, PARC__MPI_TAG_CONTEXT,
-                     comm, &s->req[0]);
-    s->context_pending = false;
-    if (rc == MPI_SUCCESS)
-      rc = MPI_Isend(s->run, (int)s->run_size, MPI_BYTE, s->leader, PARC__MPI_TAG_RUN, comm, &s->req[1]);
-    if (rc == MPI_SUCCESS) {
-      atomic_store_explicit(&s->state, SLOT_SENT, memory_order_release);
-      continue;
-    }
-    s->error = rc;
-    atomic_store_explicit(&s->state, SLOT_REPLIED, memory_order_release);
-    parc__futex_wake(&s->state);
+    post(b, s);
   }
 }
 
@@ -136,11 +142,11 @@ static bool ensure(char **buffer, size_t *capacity, size_t need) {
   return true;
 }
 
-static bool receive_reply(mpi_backend *b) {
+/* One DONE from source with tag (MPI_ANY_*: any), if one is there. b->mpi held. */
+static bool receive_reply(mpi_backend *b, int source, int tag) {
   int flag = 0;
   MPI_Status st;
-  if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, b->world.comm, &flag, &st) != MPI_SUCCESS || !flag)
-    return false;
+  if (MPI_Iprobe(source, tag, b->world.comm, &flag, &st) != MPI_SUCCESS || !flag) return false;
   int n = 0;
   MPI_Get_count(&st, MPI_BYTE, &n);
   int id = st.MPI_TAG - PARC__MPI_TAG_DONE;
@@ -208,9 +214,11 @@ static void *progress_main(void *arg) {
   while (!atomic_load(&b->quit)) {
     uint32_t seen = atomic_load(&b->wake);
     bool moved = false;
+    pthread_mutex_lock(&b->mpi);
     post_queued(b, &moved);
-    while (receive_reply(b)) moved = true;
+    while (receive_reply(b, MPI_ANY_SOURCE, MPI_ANY_TAG)) moved = true;
     if ((polls++ & 15) == 0) send_cancels(b);
+    pthread_mutex_unlock(&b->mpi);
     if (moved) {
       parc__mpi_backoff_reset(&backoff);
       continue;
@@ -302,21 +310,40 @@ static int stage_run(slot *s, const parc__job *job, size_t k, size_t n) {
   return PARC_OK;
 }
 
-/* Hands the slot to the progress thread and waits for its reply. */
-static void round_trip(mpi_backend *b, slot *s) {
-  atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_release);
-  pthread_mutex_lock(&b->lock);
-  s->queue_next = NULL;
-  if (b->queue_tail) b->queue_tail->queue_next = s;
-  else b->queue_head = s;
-  b->queue_tail = s;
-  pthread_mutex_unlock(&b->lock);
+static void wake_progress(mpi_backend *b) {
   atomic_fetch_add(&b->wake, 1);
   if (atomic_load(&b->sleeping)) parc__futex_wake(&b->wake);
-  for (int i = 0; i < PROXY_SPIN; i++) {
-    if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_REPLIED) break;
-    __builtin_ia32_pause();
+}
+
+/* Sends the slot's batch and waits for its reply. The direct path first:
+   when MPI is free the proxy posts the batch itself and, for a short
+   while, polls for its own reply, which saves the two hand-offs to and
+   from the progress thread that a short batch would otherwise pay. Else
+   (or after that while) the progress thread does it. */
+static void round_trip(mpi_backend *b, slot *s) {
+  atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_release);
+  if (pthread_mutex_trylock(&b->mpi) == 0) {
+    post(b, s);
+    pthread_mutex_unlock(&b->mpi);
+  } else {
+    pthread_mutex_lock(&b->lock);
+    s->queue_next = NULL;
+    if (b->queue_tail) b->queue_tail->queue_next = s;
+    else b->queue_head = s;
+    b->queue_tail = s;
+    pthread_mutex_unlock(&b->lock);
+    wake_progress(b);
   }
+  for (int i = 0; i < PROXY_SPIN; i++) {
+    uint32_t now = atomic_load_explicit(&s->state, memory_order_acquire);
+    if (now == SLOT_REPLIED) break;
+    if (now == SLOT_SENT && pthread_mutex_trylock(&b->mpi) == 0) {
+      receive_reply(b, s->leader, PARC__MPI_TAG_DONE + s->id);
+      pthread_mutex_unlock(&b->mpi);
+    }
+    sched_yield();
+  }
+  if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_REPLIED) wake_progress(b);
   uint32_t state;
   while ((state = atomic_load_explicit(&s->state, memory_order_acquire)) != SLOT_REPLIED)
     parc__futex_wait(&s->state, state, SLEEP_NS);
@@ -521,6 +548,7 @@ static void shut_down(mpi_backend *b) {
   parc__free(b->slots);
   parc__free(b->threads);
   pthread_mutex_destroy(&b->lock);
+  pthread_mutex_destroy(&b->mpi);
   parc__free(b);
 }
 
@@ -540,6 +568,7 @@ static int mpi_start(parc_pool *pool) {
   b->world = parc__mpi_joined;
   memset(&parc__mpi_joined, 0, sizeof parc__mpi_joined);
   pthread_mutex_init(&b->lock, NULL);
+  pthread_mutex_init(&b->mpi, NULL);
   pool->backend_data = b;
   int workers = 0, per = slots_per_leader();
   for (int i = 0; i < b->world.nleaders; i++) workers += b->world.workers[i] > 0 ? b->world.workers[i] : 0;

@@ -487,6 +487,8 @@ static void serve(MPI_Comm comm, parc_pool *pool, bool oversubscribed) {
   MPI_Comm_rank(comm, &s.rank);
   parc__mpi_backoff backoff;
   parc__mpi_backoff_init(&backoff, oversubscribed);
+  parc__mpi_backoff waiting;
+  parc__mpi_backoff_init(&waiting, true);
   uint64_t active_ns = parc__now_ns();
   while (pool && !(s.quit && !s.batches)) {
     /* QUIT comes after the last reply rank 0 waits for: nothing is in flight. */
@@ -497,12 +499,15 @@ static void serve(MPI_Comm comm, parc_pool *pool, bool oversubscribed) {
     uint64_t now = parc__now_ns();
     if (moved) {
       parc__mpi_backoff_reset(&backoff);
+      parc__mpi_backoff_reset(&waiting);
       active_ns = now;
     } else {
       bool recent = s.batches || now - active_ns < ACTIVE_NS;
-      uint64_t ns = parc__mpi_backoff_next(&backoff, recent ? NAP_MAX_NS : IDLE_NAP_NS);
       batch *running = oldest_running(&s);
-      /* A nap that ends when the batch finishes: its reply leaves at once. */
+      /* While a batch runs, no spinning (the cores are its workers'): a nap
+         that ends when it finishes, so that its reply leaves at once. */
+      uint64_t ns = parc__mpi_backoff_next(running ? &waiting : &backoff,
+                                           recent ? NAP_MAX_NS : IDLE_NAP_NS);
       if (ns && running) parc_group_wait(running->g, (double)ns * 1e-9);
       else if (ns) nap((long)ns);
     }
