@@ -222,7 +222,9 @@ int parc__mpi_join(parc_config *cfg, const parc__backend_ops **ops) {
 typedef struct batch {
   uint64_t slot;
   size_t count;
-  parc_group *g;               /* NULL once finished */
+  parc_group *g;               /* its slot's group while it runs, then NULL */
+  size_t base;                 /* the group index of its first task */
+  bool retire;                 /* cancelled: the group is not reused */
   char *run;                   /* the RUN message: inputs are read in place */
   parc__dep *deps;
   char *reply;                 /* DONE: head, statuses, outputs (written in place), messages */
@@ -232,12 +234,27 @@ typedef struct batch {
   struct batch *next;
 } batch;
 
+/* What a leader keeps per rank-0 slot: its context, and a group reused
+   batch after batch while the context, seed and stop_on_error stay the
+   same (making and destroying a group costs more than a one-task batch's
+   round trip). A slot has one batch in flight at a time. */
+typedef struct slot_state {
+  char *context;               /* the CONTEXT message; the bytes follow its head */
+  size_t context_size;
+  parc_group *g;
+  uint64_t seed;
+  uint32_t stop_on_error;
+  size_t tasks;                /* tasks submitted to g */
+  double busy;                 /* g's busy seconds so far */
+} slot_state;
+
+#define GROUP_TASKS_MAX ((size_t)1 << 20)   /* then a fresh group: records stay small */
+
 typedef struct server {
   MPI_Comm comm;
   parc_pool *pool;
   int rank;
-  char **contexts;             /* each slot's context (CONTEXT) */
-  size_t *context_sizes;
+  slot_state *slots;
   size_t nslots;
   batch *batches;
   bool quit;
@@ -247,24 +264,30 @@ static bool grow_slots(server *s, uint64_t slot) {
   if (slot < s->nslots) return true;
   size_t n = s->nslots ? s->nslots : 16;
   while (n <= slot) n *= 2;
-  char **c = parc__realloc(s->contexts, n * sizeof *c);
-  if (!c) return false;
-  s->contexts = c;
-  size_t *z = parc__realloc(s->context_sizes, n * sizeof *z);
-  if (!z) return false;
-  s->context_sizes = z;
-  for (size_t i = s->nslots; i < n; i++) c[i] = NULL, z[i] = 0;
+  slot_state *grown = parc__realloc(s->slots, n * sizeof *grown);
+  if (!grown) return false;
+  memset(grown + s->nslots, 0, (n - s->nslots) * sizeof *grown);
+  s->slots = grown;
   s->nslots = n;
   return true;
+}
+
+static void drop_group(slot_state *st) {
+  parc_group_destroy(st->g);
+  st->g = NULL;
+  st->tasks = 0;
+  st->busy = 0;
 }
 
 static void set_context(server *s, char *msg, size_t size) {
   parc__mpi_context h;
   memcpy(&h, msg, sizeof h);
   if (size < sizeof h + h.size || !grow_slots(s, h.slot)) return;
-  parc__free(s->contexts[h.slot]);
-  s->contexts[h.slot] = msg;   /* the message itself: the bytes follow its head */
-  s->context_sizes[h.slot] = h.size;
+  slot_state *st = &s->slots[h.slot];
+  drop_group(st);              /* its tasks read the old bytes */
+  parc__free(st->context);
+  st->context = msg;
+  st->context_size = h.size;
 }
 
 /* A batch that cannot run: every task gets status and text. */
@@ -329,14 +352,28 @@ static void start_run(server *s, char *msg, size_t size) {
   const char *in = h.in_size ? p : NULL;
   p += parc__mpi_pad(h.count * h.in_size);
   char *out = h.out_size ? b->reply + head + statuses : NULL;
-  parc_options opt = {0};
-  if (h.slot < s->nslots && s->contexts[h.slot]) {
-    opt.context = s->contexts[h.slot] + sizeof(parc__mpi_context);
-    opt.context_size = s->context_sizes[h.slot];
+  int rc = grow_slots(s, h.slot) ? PARC_OK : PARC_ENOMEM;
+  slot_state *st = rc ? NULL : &s->slots[h.slot];
+  if (st && st->g && (st->seed != h.seed || st->stop_on_error != h.stop_on_error ||
+                      st->tasks + h.count > GROUP_TASKS_MAX))
+    drop_group(st);
+  if (st && !st->g) {
+    parc_options opt = {0};
+    if (st->context && st->context_size) {
+      opt.context = st->context + sizeof(parc__mpi_context);
+      opt.context_size = st->context_size;
+    }
+    opt.seed = h.seed;
+    opt.stop_on_error = (int)h.stop_on_error;
+    rc = parc_group_create(&st->g, s->pool, &opt);
+    st->seed = h.seed;
+    st->stop_on_error = h.stop_on_error;
   }
-  opt.seed = h.seed;
-  opt.stop_on_error = (int)h.stop_on_error;
-  int rc = parc_group_create(&b->g, s->pool, &opt);
+  if (rc == PARC_OK) {
+    b->g = st->g;
+    b->base = st->tasks;
+    st->tasks += h.ndeps ? 1 : h.count;
+  }
   if (rc == PARC_OK && h.ndeps) {
     b->deps = parc__calloc(h.ndeps, sizeof *b->deps);
     const uint64_t *sizes = (const uint64_t *)p;
@@ -356,31 +393,36 @@ static void start_run(server *s, char *msg, size_t size) {
   if (rc != PARC_OK) {
     char text[PARC__MESSAGE_MAX];
     snprintf(text, sizeof text, "MPI rank %d: %s", s->rank, parc_errmsg());
-    parc_group_destroy(b->g);
+    if (st) drop_group(st);
     b->g = NULL;
     refuse(b, h.out_size, rc, text);
   }
 }
 
-/* True when every task of b's group has an outcome. */
+/* True when every task of b's group has an outcome (b is its only batch). */
 static bool finished(const batch *b) {
   parc_group_info info;
   parc_group_stats(b->g, &info);
   return info.done + info.failed + info.canceled >= info.submitted;
 }
 
-/* Statuses and messages into the reply; the group is destroyed. */
+/* Statuses and messages into the reply. The slot's group is kept for the
+   next batch unless this one was cancelled or stopped at a failure (a
+   group remembers both). */
 static void complete(server *s, batch *b) {
+  slot_state *st = &s->slots[b->slot];
   parc_group_wait(b->g, -1);
   parc_group_info info;
   parc_group_stats(b->g, &info);
   size_t head = sizeof(parc__mpi_done);
-  parc__mpi_done d = {b->count, (uint64_t)(info.busy_seconds * 1e9), 0, 1};
+  parc__mpi_done d = {b->count, (uint64_t)((info.busy_seconds - st->busy) * 1e9), 0, 1};
+  st->busy = info.busy_seconds;
   size_t at = b->reply_size;
   for (size_t i = 0; i < b->count; i++) {
-    int status = parc_group_status(b->g, i);
+    int status = parc_group_status(b->g, b->base + i);
     b->reply[head + i] = (char)status;
-    const char *text = status == PARC_OK ? NULL : parc_group_message(b->g, i);
+    if (status != PARC_OK && st->stop_on_error) b->retire = true;
+    const char *text = status == PARC_OK ? NULL : parc_group_message(b->g, b->base + i);
     if (!text) continue;
     char where[PARC__MESSAGE_MAX];
     if (status == PARC_ECRASH || status == PARC_ETIMEDOUT) {
@@ -399,7 +441,7 @@ static void complete(server *s, batch *b) {
   }
   b->reply_size = at;
   memcpy(b->reply, &d, sizeof d);
-  parc_group_destroy(b->g);
+  if (b->retire) drop_group(st);
   b->g = NULL;
 }
 
@@ -416,7 +458,10 @@ static void send_reply(server *s, batch *b) {
 
 static void cancel_slot(server *s, uint64_t slot) {
   for (batch *b = s->batches; b; b = b->next)
-    if (b->slot == slot && b->g) parc_group_cancel(b->g);
+    if (b->slot == slot && b->g) {
+      parc_group_cancel(b->g);
+      b->retire = true;
+    }
 }
 
 /* One message from rank 0, if one is there. */
@@ -516,10 +561,12 @@ static void serve(MPI_Comm comm, parc_pool *pool, bool oversubscribed) {
   while (!pool && !s.quit) {
     if (!receive(&s)) nap(IDLE_NAP_NS);
   }
+  for (size_t i = 0; i < s.nslots; i++) {
+    drop_group(&s.slots[i]);
+    parc__free(s.slots[i].context);
+  }
+  parc__free(s.slots);
   parc_pool_destroy(pool);
-  for (size_t i = 0; i < s.nslots; i++) parc__free(s.contexts[i]);
-  parc__free(s.contexts);
-  parc__free(s.context_sizes);
   MPI_Request req;
   MPI_Ibarrier(comm, &req);
   wait_napping(&req);
