@@ -215,6 +215,12 @@ TEST(stop_on_error_and_cancel_reach_tasks_not_started) {
   size_t failed = 0;
   for (int i = 0; i < N; i++) failed += st[i] == PARC_ETASK;
   CHECK(failed >= 1 && failed < N);
+  /* The next stop_on_error map, with the same options, starts afresh on
+     every leader: nothing of the stop above is left. */
+  for (int i = 0; i < N; i++) x[i] = 1 + i % 50;   /* no multiple of 89 or 97 */
+  for (int i = 0; i < N; i++) CHECK(x[i] % 89 != 0 && x[i] % 97 != 0);
+  CHECK_OK(parc_map(mpi_pool, fail_some, x, sizeof x[0], y, sizeof y[0], N, &stop, st));
+  for (int i = 0; i < N; i++) CHECK_INT(2 * x[i], y[i]);
 }
 
 /* One batch holds every task, so rank 0 has nothing left to cancel itself:
