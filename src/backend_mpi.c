@@ -15,12 +15,14 @@
  * (looked up on rank 0 before a chunk is sent), graphs, progress and
  * traces work as on any backend, and rank 0 talks to nodes, not cores.
  *
- * One thread calls MPI (MPI_THREAD_SERIALIZED is enough): the progress
- * thread posts queued requests, receives replies, and forwards a
- * cancellation (group cancel, stop_on_error) of a batch in flight to its
- * leader. It spins briefly after activity, then naps while batches are out
- * and sleeps on a futex when none is: rank 0's progress never depends on
- * the caller calling in.
+ * MPI calls are serialized by one lock (MPI_THREAD_SERIALIZED is enough).
+ * A proxy that finds MPI free posts its batch itself and polls briefly for
+ * its own reply (a short batch then pays no hand-off); otherwise, and
+ * after that while, the progress thread does it: it posts queued batches,
+ * receives replies, and forwards a cancellation (group cancel,
+ * stop_on_error) of a batch in flight to its leader. It naps while
+ * batches are out and sleeps on a futex when none is: rank 0's progress
+ * never depends on the caller calling in.
  *
  * Faults. A task's crash, timeout or OOM kill happens in a forked worker of
  * its leader and comes back as that task's PARC_ECRASH / PARC_ETIMEDOUT
