@@ -258,8 +258,9 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
 /* ------------------------------------------------------------------------ */
 /* PARC_MPI runs the same program on a cluster: `mpirun -n 64 ./sweep` or
    `srun -n 64 ./sweep` with cfg.backend = PARC_MPI or PARC_BACKEND=mpi.
-   Nothing else in the code changes. Built when CMake finds MPI (Debian:
-   libopenmpi-dev openmpi-bin); otherwise parc_pool_create says
+   Nothing else in the code changes. Built into libparc.so when CMake finds
+   MPI (Debian: libopenmpi-dev openmpi-bin); otherwise, and in the static
+   libparc.a (Debian ships no static Open MPI), parc_pool_create says
    PARC_EBACKEND and names those packages.
 
    SPMD, no MPI_Comm_spawn. Every rank must run the same binary and call
