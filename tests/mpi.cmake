@@ -1,7 +1,8 @@
 # PARC_MPI's suite: tests/test_mpi.c under mpirun, one ctest per case and
 # launch: mpi_n3/CASE (mpirun -n 3: one node leader with 2 forked workers),
 # mpi_n5/CASE (-n 5, every rank a leader: PARC_MPI_LEADERS=rank),
-# mpi_n5_node/CASE (-n 5, one node leader with 4 workers) and
+# mpi_n5_node/CASE (-n 5, one node leader with 4 workers), mpi_n3_threads/CASE
+# (leaders' local pools of threads: PARC_MPI_LOCAL=threads) and
 # mpi_n3_own_init/CASE (the program calls MPI_Init_thread itself; three
 # batches in flight per leader). As root Open MPI wants
 # OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); --oversubscribe runs 5 ranks on 2 cores.
@@ -54,6 +55,7 @@ endfunction()
 parc_mpi_cases(mpi_n3 3)
 parc_mpi_cases(mpi_n5 5 PARC_MPI_LEADERS=rank)
 parc_mpi_cases(mpi_n5_node 5)
+parc_mpi_cases(mpi_n3_threads 3 PARC_MPI_LOCAL=threads)
 parc_mpi_cases(mpi_n3_own_init 3 PARC_TEST_MPI_INIT=1 PARC_MPI_INFLIGHT=3)
 
 # A rank lost for good: a task kills its leader; Open MPI ends the job, and
