@@ -270,6 +270,37 @@ TEST(a_segfaulting_task_is_one_failed_task) {
   }
 }
 
+/* Crashes on its first try only: a file per index (in the directory the
+   context names) says it has been tried. */
+static int crash_on_first_try(const void *in, void *out, parc_task *t) {
+  size_t size;
+  const char *dir = parc_task_context(t, &size);
+  char path[256];
+  snprintf(path, sizeof path, "%s/%d", dir, *(const int *)in);
+  FILE *f = fopen(path, "wx");
+  if (f) {
+    fclose(f);
+    raise(SIGSEGV);
+  }
+  *(int *)out = *(const int *)in + 1;
+  return 0;
+}
+
+TEST(a_task_that_crashes_once_is_retried_on_its_leader) {
+  if (local_threads()) return;
+  char dir[] = "/tmp/parc-test-mpi-retry-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  enum { N = 6 };
+  int x[N], y[N], st[N];
+  for (int i = 0; i < N; i++) x[i] = i;
+  parc_options opt = {.context = dir, .context_size = sizeof dir, .batch = 1};
+  CHECK_OK(parc_map(mpi_pool, crash_on_first_try, x, sizeof x[0], y, sizeof y[0], N, &opt, st));
+  for (int i = 0; i < N; i++) CHECK_INT(i + 1, y[i]);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK_INT(0, system(cmd));
+}
+
 TEST(a_hung_task_times_out_alone) {
   if (local_threads()) return;
   int ms[4] = {5, 60000, 5, 5};
@@ -421,6 +452,7 @@ int main(int argc, char **argv) {
   }
   parc_config cfg = test_config(PARC_MPI, 0);
   cfg.timeout = local_threads() ? 0 : 3;
+  cfg.retries = 1;   /* a crash or timeout is tried once more, on its leader */
   CHECK_OK(parc_pool_create(&mpi_pool, &cfg));   /* ranks other than 0 stay inside */
   if (argc > 1 && strcmp(argv[1], "--lose-a-rank") == 0) lose_a_rank();
   serial_pool = test_pool(PARC_SERIAL, 1);
