@@ -30,8 +30,10 @@ endif()
 
 # The cache benchmark belongs to the cache's author; it joins when it exists.
 if(EXISTS ${PROJECT_SOURCE_DIR}/bench/cache.c)
-  parc_bench(bench_cache ${PROJECT_SOURCE_DIR}/bench/cache.c)
+  # cache_hash.c: the hashes themselves, timed as peers of a hit.
+  parc_bench(bench_cache ${PROJECT_SOURCE_DIR}/bench/cache.c ${PROJECT_SOURCE_DIR}/src/cache_hash.c)
   target_link_libraries(bench_cache PRIVATE ${PARC_SQLITE3_TARGET})   # ages entries directly
+  target_include_directories(bench_cache PRIVATE ${PROJECT_SOURCE_DIR}/src)
 endif()
 
 # What a worker's death costs on PARC_PROCESSES (issue 3's 5 ms target).
@@ -42,6 +44,9 @@ parc_bench(bench_graph ${PROJECT_SOURCE_DIR}/bench/graph.c)
 
 # parc_map_reduce against parc_map and OpenMP's reduction (issue 11's targets).
 parc_bench(bench_reduce ${PROJECT_SOURCE_DIR}/bench/reduce.c)
+
+# Records of any size and streams against fixed records and today's loop (issue 11).
+parc_bench(bench_records ${PROJECT_SOURCE_DIR}/bench/records.c)
 
 # PARC_MPI through rank 0 (issue 12's targets): bench/run --only mpi runs it
 # under mpirun. With GSL it also runs the reaction sweep of the examples.

@@ -142,8 +142,9 @@ if(PARC_TOP_LEVEL)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
   set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)   # and an ldconfig trigger
   # find_package(parc) needs SQLite3's CMake module and headers; pkg-config
-  # --static needs sqlite3.pc: both in libsqlite3-dev.
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libsqlite3-dev")
+  # --static needs sqlite3.pc: both in libsqlite3-dev; a static link also
+  # needs -lxxhash (libxxhash-dev).
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libsqlite3-dev, libxxhash-dev")
   set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "pkg-config")
   set(CPACK_STRIP_FILES OFF)
   include(CPack)

@@ -53,8 +53,20 @@ section "Parameter sweep: reaction kinetics (examples/reaction_sweep.c)"
 run reaction_sweep
 section "Monte Carlo uncertainty: fin tip temperature (examples/monte_carlo_fin.c)"
 run monte_carlo_fin
+section "Reductions: the fin's mean, the same bits on 1, 2, 3 workers (examples/reduce_fin_mean.c)"
+run reduce_fin_mean
 section "submit() and as_completed() (examples/as_completed.c)"
 run as_completed
+section "Streaming: stdin of unknown length, memory flat (examples/stream_stdin.c)"
+# Not `seq | run ...`: each command of a pipeline may run in a subshell, and
+# `failed` must be set in this shell.
+if [ -x "$bin/stream_stdin" ]; then
+  echo "$ seq 999900001 1000000000 | stream_stdin"
+  seq 999900001 1000000000 | "$bin/stream_stdin" ||
+    { echo "(stream_stdin failed: exit status $?)"; failed="$failed stream_stdin"; }
+else
+  echo "(stream_stdin not built)"
+fi
 section "Error handling (examples/error_handling.c)"
 run error_handling
 section "Crash isolation: what processes buy (examples/crash_isolation.c)"
@@ -66,6 +78,8 @@ run crash_isolation
 unset PARC_TRACE
 section "Batch processing: fitting 100 experiments (examples/batch_fitting.c)"
 run batch_fitting
+section "Batch processing: 300 data files of any size, THREADS = PROCESSES (examples/data_files.c)"
+run data_files
 section "Backends and BLAS: SVD batch (examples/svd_batch.c)"
 run svd_batch
 section "Caching results with joblib.Memory: parc_cache_call (examples/cache_simulation.c)"

@@ -336,6 +336,64 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    compared with that copy before each dispatch: put a context of many
    megabytes in parc_shared_alloc memory to avoid both.
 
+   Pointers in records and in the context. The bytes of a record cross;
+   what a pointer in them points to crosses only if the worker has it:
+     - THREADS, SERIAL: one process; any pointer the caller could follow
+       is valid in a task.
+     - PROCESSES, fork start: pointers into memory that existed when the
+       pool was created (globals, heap, mappings; read as they were then),
+       and into parc_shared_alloc memory (read live, at the same address).
+       A pointer to memory allocated, or to bytes written, after the pool
+       was created reads stale or unrelated bytes, or crashes the task.
+     - PROCESSES, exec start: pointers into parc_shared_alloc memory
+       only. A worker has the program's globals (string literals, tables,
+       initialised data) with their values at program start, but at its
+       own addresses: each process loads a position-independent program
+       at a random address, so a caller's pointer to a global (even a
+       string literal) points elsewhere in the worker (measured: caller
+       0x562d1286b008, worker 0x55ac588c7008). A task may use its own
+       globals by name; records should carry values or indices. Nothing of
+       the caller's heap is there.
+     - MPI: values only.
+   Values (numbers, fixed arrays, offsets into a parc_shared_alloc block)
+   are valid everywhere.
+
+   The globals check. A program that writes a global after creating a
+   PROCESSES pool, and reads it in tasks, gets the old value with PARC_OK
+   (a port from threads produces an all-zero image, say). So as each
+   group ends (parc_group_destroy; parc_map before it returns), in the
+   caller, parc hashes the executable's .data and .bss page by page and
+   compares with the workers' image: the caller's globals when the pool
+   was created (fork start; or when a replacement fork server was forked),
+   or at program start (exec start). Pages holding buffers that crossed
+   the API are left out from then on: map input and output arrays, the
+   status array of parc_map, contexts and submitted records that are
+   static arrays (the program writes its inputs, parc its outputs; the
+   workers get those bytes anyway). When the rest differs it prints, once
+   per pool, on stderr:
+     fork start: "parc: the program's globals changed after this PROCESSES
+       pool was created; workers see the globals as they were when the pool
+       was created; pass them as context or create the pool later"
+     exec start: "parc: the program's globals have changed since it
+       started; workers of a PROCESSES pool with exec start see them as
+       they were at program start: pass them as context or in
+       parc_shared_alloc memory"
+   and the map's status is what it would have been (parc cannot know
+   whether the tasks read those globals: a global the tasks never read
+   counts too). The pointer parc_pool_create stores the pool in does not
+   count; a copy of it made later does. What is looked at:
+   the executable's own .data and .bss, not shared libraries' (nor the
+   .got, which lazy binding writes, nor objects the C library owns through
+   copy relocations: environ, optind, stdout). Cost: a hash at memory
+   speed, under a microsecond per map for a few KiB of globals, about
+   40 us for 1 MiB; beyond 2 MiB a sample of about 2 MiB is hashed (64 KiB
+   runs spread evenly, plus each section's last), about 75 us per map with
+   a 100 MiB .bss, so a change confined to the runs left out is not seen.
+   Off (no hash, no warning) when libparc is linked statically (its own
+   globals would then live among the program's and change as it works),
+   when /proc/self/exe cannot be read as the running ELF file, or with
+   the environment PARC_GLOBALS_WARNING=0 when the program is started.
+
    Output. What a task writes with printf or fprintf reaches the caller's
    stdout and stderr as on THREADS, whether they are a terminal, a pipe or
    a file: a worker flushes its stdio buffers after every task that left
@@ -352,10 +410,12 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    Use it when the caller used OpenMP (or another fork-unsafe runtime)
    before creating the pool and tasks use it too. What changes:
    - Workers inherit no memory of the caller: globals and heap are as at
-     program start (constructors have run, main has not). Only what crosses
-     the API (inputs, outputs, the context, dependencies) and
-     parc_shared_alloc memory is shared. worker_init_arg must be NULL or
-     point into parc_shared_alloc memory (else PARC_EINVAL).
+     program start (libparc's constructors have run, main has not). Only
+     what crosses the API (inputs, outputs, the context, dependencies) and
+     parc_shared_alloc memory is shared; a global the caller has changed
+     since it started is warned about (see "The globals check" above).
+     worker_init_arg must be NULL or point into parc_shared_alloc memory
+     (else PARC_EINVAL).
    - Task functions and worker_init travel as (object, offset): they must
      be in the executable or in a shared library loaded at startup, not in
      one dlopen()ed later (such a task fails PARC_EINVAL, "exec start: the
@@ -436,7 +496,21 @@ typedef struct parc_options {
   parc_cache *cache;         /* memoize through this cache, NULL = none */
   const char *cache_name;    /* NULL: the function's symbol name */
   const char *cache_version; /* bump to invalidate */
+  int stream;                /* 1: a group fed forever. Once parc_group_next has
+                                reported a task and is called again, that task's
+                                record (status, message, parc_task_output result)
+                                is freed: memory follows the tasks in flight, not
+                                the tasks ever submitted (see parc_group_pending) */
+  size_t total;              /* the number of tasks expected, when they are
+                                submitted one by one: progress counts against it
+                                (0: the tasks submitted so far) */
 } parc_options;              /* zero-initialised = all defaults */
+
+/* A record of any size: `size` bytes at `data` (parc_group_map_bufs). */
+typedef struct parc_buf {
+  const void *data;
+  size_t size;
+} parc_buf;
 
 /* Automatic batching (batch = 0). Each worker claims a run of consecutive
    tasks at a time. The first claims are small (1, then doubling; x8 on
@@ -470,6 +544,30 @@ PARC_EXPORT int parc_group_submit(parc_group *g, parc_fn fn, const void *in, siz
 PARC_EXPORT int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t in_size,
                                void *out, size_t out_size, size_t n);
 
+/* Submits n tasks with records of any size: task i runs fn(in[i].data,
+   NULL) and reads in[i].size bytes there (parc_task_input_size). `in` and
+   the bytes it points to are borrowed until the group has finished (on
+   PROCESSES they are copied into shared memory per round, or read in place
+   when they lie in parc_shared_alloc memory). `out` is NULL: a task gives
+   its result with parc_task_output, of the size it chooses, and the caller
+   reads it with parc_group_output. Indices continue the group's numbering.
+   n = 0 is a no-op. Errors: PARC_EINVAL (NULL g or fn, NULL in with n > 0,
+   in[i].data NULL with in[i].size > 0), PARC_ENOMEM. */
+PARC_EXPORT int parc_group_map_bufs(parc_group *g, parc_fn fn, const parc_buf *in, size_t n);
+
+/* Task index's parc_task_output result: its bytes, and *size (if not NULL)
+   their count. NULL (and *size 0) when the task has not finished, did not
+   succeed, made no output, was never submitted, or its record was freed
+   (opt.stream). Owned by the group: valid until parc_group_destroy, or on
+   a stream until parc_group_next is called again after reporting it. Safe
+   to call from any thread once next or wait has reported the task. */
+PARC_EXPORT const void *parc_group_output(const parc_group *g, size_t index, size_t *size);
+
+/* Tasks submitted and not yet reported by parc_group_next (0 for NULL):
+   what a producer loop bounds to keep memory flat,
+   `while (parc_group_pending(g) >= 64) take_one(g);`. */
+PARC_EXPORT size_t parc_group_pending(const parc_group *g);
+
 /* Reports one finished task in completion order (as_completed): *index
    receives it; returns that task's status (PARC_OK or an error code: the
    task's failure, not a failure of this call). PARC_DONE when every task
@@ -479,8 +577,11 @@ PARC_EXPORT int parc_group_map(parc_group *g, parc_fn fn, const void *in, size_t
    made by parc_map, a NaN timeout).
    Memory: a group that keeps its tasks for parc_group_next costs about 9
    bytes per task until it is destroyed (a status byte and an 8-byte entry
-   of the completion log: 88 MB for 10^7 tasks, measured); parc_map keeps
-   neither (its failures only). */
+   of the completion log: 88 MB for 10^7 tasks, measured), and a submitted
+   task its job (about 200 bytes); parc_map keeps neither (its failures
+   only). With opt.stream = 1 a task's record is freed at the next call
+   after the one that reported it: a loop of submit + next holds memory
+   for the tasks in flight only, however many pass through. */
 PARC_EXPORT int parc_group_next(parc_group *g, double timeout, size_t *index);
 
 /* Waits until every task submitted so far has finished. Returns PARC_OK,
@@ -550,21 +651,49 @@ PARC_EXPORT int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_
                          int *status);
 
 /* Map and fold: runs fn over the n records of `in` (as parc_map: task i
-   reads in + i * in_size and writes an out_size-byte output), then folds
-   every output into *result, which holds the identity on entry (0 for a
-   sum), with combine(result, output_i, arg). The fold order is fixed by n
-   alone: the left fold over the indices, result = combine(...combine(
-   combine(result, out_0), out_1)..., out_{n-1}), run in the caller, so a
+   reads in + i * in_size, writes an out_size-byte output, and sees index i,
+   stream i and the group's context) and folds every output into *result
+   with combine(acc, part, arg), in an order fixed by n alone, so that a
    floating-point sum gives the same bits on every backend, worker count and
-   batch size (OpenMP's reduction does not). Memory: two windows of at most
-   max(1024, 65536 x workers) outputs (16 MiB each at most), not n. Tasks
-   keep their indices in the map (parc_task_index, random streams, cache
-   keys); opt as for parc_map. Returns PARC_OK, or the lowest failed task's
-   status with parc_errmsg() naming it ("parc_map_reduce: task 5 failed:
-   ..."), and then *result holds the fold of the windows before the
-   failure's. Errors: PARC_EINVAL (NULL pool, fn, combine or result,
-   out_size 0, in NULL with in_size > 0, n x in_size overflows),
-   PARC_ENOMEM. */
+   batch size (OpenMP's reduction does not).
+
+   The order, exactly. *result holds the identity on entry (0 for a sum;
+   every partial starts as a copy of it). The indices fall into blocks of B
+   consecutive ones, B = 1 for n <= 4096, else the smallest power of two
+   with ceil(n / B) <= 4096: block k is [kB, min(n, (k+1)B)), only the last
+   may be shorter. Block k's partial is the left fold of its outputs from
+   the identity, P_k = combine(...combine(combine(id, out_kB), out_kB+1)...,
+   out_last), and the result is the left fold of the partials in block
+   order, *result = combine(...combine(combine(id, P_0), P_1)..., P_m-1).
+   For a sum from 0 and n <= 4096 that is the plain left fold; n = 4097
+   gives B = 2 and (((out_0 + out_1) + (out_2 + out_3)) + ...) + out_4096.
+
+   Where combine runs. Each block is folded by the worker that runs it, in
+   its own memory; the partials by the caller. So combine is called from
+   several threads (or processes) at once, on different accumulators: it
+   may read arg, never write what another call reads. On PROCESSES the
+   workers call it with arg as given when arg is NULL or in
+   parc_shared_alloc memory; with any other arg, with config.timeout or
+   max_tasks_per_worker set (they count fn's tasks), under exec start with
+   a fn or combine that cannot be located, with opt->cache, and on MPI,
+   fn's tasks run one by one and the caller does every fold, in the same
+   order: the same bits, slower.
+
+   Memory: O(workers x out_size), never n outputs: two windows in flight,
+   each of about 16 MiB of partials (of fn's outputs where the caller
+   folds) but at least one per worker, and a few outputs per worker
+   (fn's, a chunk at a time, and its partials). Where the workers fold, progress, traces, batch and
+   stop_on_error count their tasks (runs of 1 to 4 whole blocks), not fn's.
+   opt as for parc_map; opt->context reaches fn (copied once per worker
+   process on PROCESSES, as for a map).
+
+   Returns PARC_OK, or the lowest failed task's status with parc_errmsg()
+   naming it ("parc_map_reduce: task 5 failed: Cannot process x=5"); on
+   PROCESSES a worker that died is named by the run of tasks it was folding
+   ("parc_map_reduce: tasks 4096..8191 failed: killed by signal 11 ...").
+   On failure *result is unchanged. n = 0: PARC_OK, *result unchanged.
+   Errors: PARC_EINVAL (NULL pool, fn, combine or result, out_size 0, in
+   NULL with in_size > 0, n x in_size overflows), PARC_ENOMEM. */
 PARC_EXPORT int parc_map_reduce(parc_pool *pool, parc_fn fn, const void *in, size_t in_size,
                                 size_t n, size_t out_size,
                                 void (*combine)(void *acc, const void *part, void *arg),
@@ -583,9 +712,25 @@ PARC_EXPORT size_t parc_task_index(const parc_task *t);
    NULL when the group has none. */
 PARC_EXPORT const void *parc_task_context(const parc_task *t, size_t *size);
 
-/* Bytes at `in` for this task: the map's in_size, or the size this task's
-   parc_group_submit passed (each submit may pass another). 0 for NULL. */
+/* Bytes at `in` for this task: the map's in_size, the size this task's
+   parc_group_submit passed (each submit may pass another), or its record's
+   size in parc_group_map_bufs. 0 for NULL. */
 PARC_EXPORT size_t parc_task_input_size(const parc_task *t);
+
+/* A result of the size the task chooses, for tasks without a fixed output
+   (parc_group_map_bufs, or parc_group_submit / parc_group_map with
+   out_size 0, graph nodes with out_size 0): returns `size` writable bytes
+   owned by the group (the caller reads them with parc_group_output, a
+   graph's dependants with parc_task_dep); calling again replaces the
+   earlier result. size 0 gives a unique non-NULL pointer and an empty
+   result. On PROCESSES the bytes are in shared memory: small results are
+   copied out after the task, large ones (64 KiB and more) are handed over
+   in place; any size up to what memory holds (1 GiB tested). NULL when
+   the task has a fixed output (out_size > 0: the task then ends PARC_EINVAL)
+   or the memory cannot be had (the task then ends PARC_ENOMEM with the
+   message "parc_task_output: cannot allocate N bytes", whatever it
+   returns; the other tasks go on). A task that fails keeps no result. */
+PARC_EXPORT void *parc_task_output(parc_task *t, size_t size);
 
 /* Which worker runs this task: 0 .. workers-1. */
 PARC_EXPORT int parc_task_worker(const parc_task *t);
@@ -785,12 +930,45 @@ PARC_EXPORT const void *parc_task_dep(const parc_task *t, size_t k, size_t *size
        called parc_task_rng or parc_task_index in some task: its result
        depends on them. Other functions hit by input alone, whatever the
        task's position.
-   Keys are hashed with SipHash-2-4-128 (Aumasson and Bernstein) for the
-   lookup, and the full input bytes (and, up to 1 MiB, context bytes) are
-   stored and compared on every hit, so a hash collision gives a miss,
-   never a wrong result. A context over 1 MiB is identified by its size and
-   128-bit hash only. Each stored output carries a 64-bit hash, checked on
-   every hit, so bytes damaged on disk are a miss too.
+   How a key is found, and why a hit is never another key's result. A
+   task's key bytes are its input, its dependencies' outputs and a trailer
+   of at most 17 bytes (seed and index when they count, a mode byte).
+     - Keys of up to 4096 bytes (inputs up to 4095 bytes, the common case)
+       are hashed with SipHash-2-4-128 (Aumasson and Bernstein) for the
+       lookup, and stored and compared byte for byte on every hit: a hash
+       collision gives a miss, never a wrong result, whatever the input.
+     - Longer keys are hashed with XXH3-128 (xxHash 0.8, at memory speed:
+       a hit on a 1 MiB input costs about what reading it once does, not
+       SipHash's 3 GB/s plus a comparison with a stored copy) under a
+       secret derived from the function's scope (name, version, code,
+       context), and stored as their length only: the hash IS the key.
+       A hit needs the row found by the first 64 bits, of this scope, with
+       this key length and output size, and whose other 64 bits (kept
+       beside the row and checked on every hit) agree: two different keys
+       of one length whose 128-bit XXH3 agree. On data that nobody built
+       for the purpose, XXH3-128 behaves as a random function (it passes
+       SMHasher's tests, collisions included), so the chance that any of Q
+       lookups meets such a collision among N stored large keys is below
+       Q x N / 2^128: for 10^12 lookups against 10^9 entries, 3 x 10^-18,
+       far below the odds of undetected memory or disk errors.
+     - Adversarial input: XXH3 is not a cryptographic hash, and the scope's
+       secret is derived from public things, so someone who chooses the
+       input bytes and knows the function can construct two large inputs
+       of one length with the same XXH3-128. Given both, the cache answers
+       the second with the first one's stored output, as a hit (PARC_OK).
+       Where inputs over 4095 bytes come from someone who may gain from
+       that, do not cache that function on them, or pass a cryptographic
+       digest of the data (say its SHA-256, 32 bytes, with the data in
+       parc_shared_alloc memory or a file) as the input, so that its key
+       is compared in full.
+   The file's format does not change with this: caches written by a parc
+   that stored every key in full keep answering keys of up to 4096 bytes;
+   their entries for longer keys are no longer found (misses, recomputed
+   once and stored anew; parc_cache_clear or max_bytes reclaims the old
+   ones), and such a parc finds the new stubs to be misses too.
+   A context over 1 MiB is identified by its size and 128-bit SipHash
+   only. Each stored output carries a 64-bit hash, checked on every hit,
+   so bytes damaged on disk are a miss too.
 
    Durability: stores are buffered and committed in batches at least every
    0.5 s (a background thread commits a pending batch when no task comes to
@@ -812,8 +990,10 @@ typedef struct parc_cache_options {
   uint64_t max_bytes;   /* 0: unbounded. Else, after a batch pushes the
                            accounted size past it, least recently used
                            entries are evicted down to 90% of it. Accounted
-                           size = input + output bytes + 32 per entry; the
-                           file itself is larger (SQLite pages, free pages). */
+                           size = stored key bytes (the input and trailer
+                           up to 4096 bytes, 9 for a longer key) + output
+                           bytes + 32 per entry; the file itself is larger
+                           (SQLite pages, free pages). */
   int verbose;          /* 1: print rebuilds and storage failures on stderr */
 } parc_cache_options;   /* zero-initialised = defaults */
 

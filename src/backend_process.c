@@ -57,6 +57,13 @@ static bool restart_server(process_backend *b, uint32_t seen) {
     b->sock = -1;
     memset(b->pids, 0, (size_t)b->nslots * sizeof *b->pids);
     memset(b->generations, 0, (size_t)b->nslots * sizeof *b->generations);
+    if (!b->exec) {   /* the new server is a copy of today's caller */
+      parc__globals_image *now = parc__globals_take(b->pool->home);
+      pthread_mutex_lock(&b->globals_lock);
+      parc__globals_free(b->globals);
+      b->globals = now;
+      pthread_mutex_unlock(&b->globals_lock);
+    }
     if (fork_server(b, &b->pool->config) != PARC_OK)
       snprintf(b->broken, sizeof b->broken,
                "the pool is broken: its fork server died and a new one could not start (%s)",
@@ -130,10 +137,18 @@ static void trace_death(parc__job *job, int worker, size_t k, const round *r) {
   parc__free(message);
 }
 
+static void result_failed(void *arg, size_t k, char *message) {
+  fail(arg, k, PARC_ENOMEM, message);
+}
+
 static void record(const outcome *o, proxy *p, size_t k, const round *r) {
   parc__job *job = o->job;
   char *out = job->tasks.out_size ? job->tasks.out + k * job->tasks.out_size : NULL;
   if (out && r->done && r->out != out) memcpy(out, r->out, r->done * job->tasks.out_size);
+  /* Before the successes are recorded: a result that cannot be kept fails
+     its task, and ok() leaves a task with an outcome as it is. */
+  if (job->tasks.outputs)
+    parc__proxy_collect(p, job, k, r->done, r->last_status, result_failed, (void *)o);
   if (r->used_index && o->used_index) *o->used_index = true;
   if (r->done == 0) return;
   bool last_failed = r->last_status != PARC_OK;
@@ -142,10 +157,18 @@ static void record(const outcome *o, proxy *p, size_t k, const round *r) {
 }
 
 static size_t round_size(const process_backend *b, const proxy *p, const parc__job *job,
-                         size_t left) {
+                         size_t k, size_t left) {
   size_t n = left;
   size_t record_bytes = job->tasks.in_size + job->tasks.out_size;
   if (record_bytes && n > PARC__ROUND_BYTES / record_bytes) n = PARC__ROUND_BYTES / record_bytes;
+  /* Records of any size: as many as fit the round's bytes (one at least). */
+  const parc_buf *bufs = job->tasks.bufs;
+  if (bufs) {
+    size_t bytes = 0, i = 0;
+    for (; i < n && (i == 0 || bytes + bufs[k + i].size <= PARC__ROUND_BYTES); i++)
+      bytes += bufs[k + i].size;
+    n = i;
+  }
   unsigned max = b->pool->config.max_tasks_per_worker;
   if (max && n > max - p->tasks) n = max - p->tasks;
   return n ? n : 1;
@@ -185,7 +208,7 @@ static void process_execute(parc__worker *w, parc__job *job, size_t from, size_t
       }
       continue;
     }
-    size_t n = round_size(b, p, job, to - k);
+    size_t n = round_size(b, p, job, k, to - k);
     round r;
     parc__proxy_run_round(b, p, job, k, n, w->id, &r);
     if (r.kind == ROUND_NOMEM) {
@@ -253,6 +276,7 @@ static void free_backend(process_backend *b) {
     for (int i = 0; i < b->nslots; i++) {
       parc_shared_free(b->proxies[i].buffer);
       parc_shared_free(b->proxies[i].context);
+      parc__free(b->proxies[i].allocs);
     }
   }
   parc_shared_free(b->slots);
@@ -262,6 +286,8 @@ static void free_backend(process_backend *b) {
   parc__free(b->threads);
   pthread_rwlock_destroy(&b->server_lock);
   pthread_mutex_destroy(&b->restart_lock);
+  parc__globals_free(b->globals);
+  pthread_mutex_destroy(&b->globals_lock);
   parc__free(b);
 }
 
@@ -332,6 +358,38 @@ static int fork_server(process_backend *b, const parc_config *cfg) {
   return PARC_OK;
 }
 
+/* ---- the globals check ------------------------------------------------------ */
+
+/* What the workers' image holds: the caller's globals now (fork start: the
+   server is forked next) or at program start (exec start). */
+static void globals_record(process_backend *b) {
+  b->globals = b->exec ? (parc__globals_image *)parc__globals_at_start()
+                       : parc__globals_take(b->pool->home);
+}
+
+/* As a group ends (a map returns), in the caller: warns once per pool when
+   the globals differ from the workers' image, the buffers that crossed the
+   API aside (inputs, outputs, contexts: noted as each job was queued).
+   At the end, not the start: a group's later submissions may carry
+   globals written before it began. The map's status stands: the program
+   may well not read those globals in its tasks. */
+static void processes_group_done(parc_pool *pool) {
+  process_backend *b = pool->backend_data;
+  if (!b || atomic_load(&b->globals_warned)) return;
+  pthread_mutex_lock(&b->globals_lock);
+  bool changed = parc__globals_changed(b->globals, pool->home);
+  pthread_mutex_unlock(&b->globals_lock);
+  if (!changed || atomic_exchange(&b->globals_warned, true)) return;
+  if (b->exec)
+    fprintf(stderr, "parc: the program's globals have changed since it started; workers of a "
+                    "PROCESSES pool with exec start see them as they were at program start: pass "
+                    "them as context or in parc_shared_alloc memory\n");
+  else
+    fprintf(stderr, "parc: the program's globals changed after this PROCESSES pool was created; "
+                    "workers see the globals as they were when the pool was created; pass them "
+                    "as context or create the pool later\n");
+}
+
 static int processes_start(parc_pool *pool) {
   if (pool->config.start != PARC_START_FORK && pool->config.start != PARC_START_EXEC)
     return parc__error(PARC_EINVAL, "parc_pool_create: unknown start method %d", pool->config.start);
@@ -349,6 +407,7 @@ static int processes_start(parc_pool *pool) {
   b->pool = pool;
   pthread_rwlock_init(&b->server_lock, NULL);
   pthread_mutex_init(&b->restart_lock, NULL);
+  pthread_mutex_init(&b->globals_lock, NULL);
   b->nslots = pool->workers;
   b->exec = pool->config.start == PARC_START_EXEC;
   b->sock = -1;
@@ -366,6 +425,7 @@ static int processes_start(parc_pool *pool) {
     b->proxies[i].slot = &b->slots[i];
     atomic_store(&b->slots[i].state, PARC__SLOT_STARTING);
   }
+  globals_record(b);
   rc = fork_server(b, &pool->config);
   if (rc) {
     free_backend(b);
@@ -416,6 +476,7 @@ const parc__backend_ops parc__backend_processes = {
     .start = processes_start,
     .stop = processes_stop,
     .execute = process_execute,
+    .group_done = processes_group_done,
     .chunk_target_ns = 500000,
     .chunk_growth = 8,
 };

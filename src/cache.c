@@ -9,8 +9,11 @@
  * bytes: input, dependency outputs, and seed and index for functions that
  * use them. The first 64 bits of that hash are the row id (SQLite's
  * fastest lookup), the next 64 are stored beside it (mixed with a checksum
- * of the output, so a damaged output is noticed), and the key bytes are
- * stored and compared in full: a collision can only cost a miss.
+ * of the output, so a damaged output is noticed), and key bytes of up to
+ * CACHE_KEY_STORED_MAX are stored and compared in full: a collision can
+ * only cost a miss. Longer keys are hashed with XXH3-128 under a secret
+ * derived from the same scope key, and those 128 bits alone name them
+ * (cache_filter.c; the argument is in parc.h).
  *
  * This file holds scopes, the committer thread and the public API;
  * cache_filter.c looks blocks of tasks up and queues their results,
@@ -76,6 +79,7 @@ static void scope_derive_key(parc__cache_scope *s) {
   parc__siphash_update(&h, word, 8);
   parc__siphash_update(&h, s->chash, 16);
   parc__siphash_final(&h, s->key);
+  parc__xxh128_secret(s->secret, s->key);
 }
 
 /* Builds a scope outside the lock (reading the ELF file takes time). */

@@ -57,6 +57,11 @@ typedef struct parc__cache_block {
   int64_t h1[PARC__CACHE_BLOCK], h2[PARC__CACHE_BLOCK];
   void *out[PARC__CACHE_BLOCK];
   size_t out_size;
+  /* Tasks without a fixed output (out_size 0): their parc_task_output
+     results are the values, stored as nothing (no result) or a 1 byte and
+     the result's bytes; a hit makes the result again. */
+  parc__outputs *outputs;
+  size_t first;               /* the block's first task offset in outputs */
 } parc__cache_block;
 
 /* Looks tasks [from, from + n) of d up under scope (n <= PARC__CACHE_BLOCK):

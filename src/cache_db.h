@@ -19,6 +19,8 @@
 #include "parc_internal.h"
 
 #include <sqlite3.h>
+#define XXH_STATIC_LINKING_ONLY   /* XXH3_state_t on the stack, XXH3_generateSecret */
+#include <xxhash.h>
 
 #define CACHE_FILE "parc-cache.sqlite"
 #define CACHE_APP_ID 0x70617263   /* "parc" */
@@ -28,6 +30,14 @@
 #define CACHE_ENTRY_OVERHEAD 32
 #define CACHE_CONTEXT_STORED_MAX ((size_t)1 << 20)
 #define CACHE_READERS_MAX 16     /* reader connections per handle */
+/* Part of the file's format, fixed forever: a key (cache_filter.c's key
+   bytes, trailer included) of at most this many bytes is named by SipHash
+   and stored in full; a longer one is named by XXH3-128 and stored as a
+   CACHE_KEY_STUB_SIZE-byte stub. Changing it orphans the entries between
+   the old and the new value (misses, never wrong hits). */
+#define CACHE_KEY_STORED_MAX 4096
+#define CACHE_KEY_STUB_SIZE 9      /* the key's length (8 bytes), its mode byte | 0x80 */
+#define CACHE_XXH_SECRET_SIZE 192  /* XXH3_SECRET_DEFAULT_SIZE */
 
 struct parc__cache_scope {
   parc__cache_scope *next;
@@ -41,6 +51,7 @@ struct parc__cache_scope {
   size_t context_size;
   void *context;              /* a copy, when context_size <= CACHE_CONTEXT_STORED_MAX */
   uint8_t key[16];            /* SipHash key of this scope's results */
+  uint8_t secret[CACHE_XXH_SECRET_SIZE];   /* XXH3 secret, from key, for large keys */
   int64_t id;                 /* its row in `scopes`; 0 = not found there yet */
   uint64_t looked_epoch;      /* c->commits + 1 at the last lookup that found no row */
   bool wanted;                /* has results pending: create the row at commit */
@@ -137,6 +148,14 @@ void parc__cache_maybe_commit(parc_cache *c, double now);
 /* parc_cache_call's body once the scope is known: lookup, run, store. */
 int parc__cache_call_one(parc__cache_scope *s, parc_fn fn, const void *in, size_t in_size,
                          void *out, size_t out_size, const void *context, size_t context_size);
+/* cache_hash.c: XXH3-128 under a secret, streaming (the hash of keys
+   longer than CACHE_KEY_STORED_MAX). secret: 192 bytes made from a 16-byte
+   key by parc__xxh128_secret; borrowed by init until final. */
+typedef struct parc__xxh128 { XXH3_state_t state; } parc__xxh128;
+void parc__xxh128_secret(uint8_t secret[CACHE_XXH_SECRET_SIZE], const uint8_t key[16]);
+void parc__xxh128_init(parc__xxh128 *s, const uint8_t secret[CACHE_XXH_SECRET_SIZE]);
+void parc__xxh128_update(parc__xxh128 *s, const void *data, size_t n);
+void parc__xxh128_final(const parc__xxh128 *s, uint8_t out[16]);
 /* cache_hash.c: a fast 64-bit checksum (not a MAC). */
 uint64_t parc__checksum64(const void *data, size_t n);
 /* The stored check column: the key hash's second half XOR the value's checksum. */

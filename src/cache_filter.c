@@ -5,9 +5,13 @@
  * succeeded; this file never runs a task of a group (only parc_cache_call's).
  *
  * A task's key bytes are its input, its dependencies' outputs and a short
- * trailer (see walk_key); their SipHash under the scope's key gives the
- * 128-bit hash whose first half is the row id. Tasks are looked up in
- * blocks of up to PARC__CACHE_BLOCK: the hashes are computed without any lock,
+ * trailer (see walk_key). Up to CACHE_KEY_STORED_MAX of them, their SipHash
+ * under the scope's key gives the 128-bit hash whose first half is the row
+ * id, and the bytes are stored and compared in full. A longer key is named
+ * by its XXH3-128 under the scope's secret and stored as a stub (its
+ * length and mode): a 1 MiB input then costs a hash at memory speed, not
+ * SipHash plus a megabyte read from SQLite and compared. Tasks are looked
+ * up in blocks of up to PARC__CACHE_BLOCK: the hashes are computed without any lock,
  * then one turn of the cache's lock checks the pending results (not yet
  * committed) and takes a reader connection, which then answers the rest of
  * the block with no lock held, so several threads read at once. A second
@@ -36,7 +40,12 @@ static int64_t get64(const uint8_t *p) {
 /* A task's key bytes: the input, each dependency's output, then a trailer:
    [each dependency's size, their count] if any, [seed, index] if keyed by
    index, and one mode byte saying which. Hashing, storing and comparing
-   all walk the same pieces, so they cannot disagree. */
+   all walk the same pieces, so they cannot disagree (a key too long to
+   store is hashed from them, and stored and compared as a stub). */
+
+static uint8_t key_mode(const parc__cache_key *k) {
+  return (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));
+}
 
 /* The trailer after the dependencies' sizes: [seed, index], mode byte. */
 static size_t key_tail(const parc__cache_key *k, uint8_t tail[17]) {
@@ -46,7 +55,7 @@ static size_t key_tail(const parc__cache_key *k, uint8_t tail[17]) {
     put64(tail + 8, k->index);
     n = 16;
   }
-  tail[n++] = (uint8_t)((k->ndeps ? 1 : 0) | (k->by_index ? 2 : 0));
+  tail[n++] = key_mode(k);
   return n;
 }
 
@@ -71,6 +80,10 @@ static void walk_key(const parc__cache_key *k, piece_fn fn, void *arg) {
 
 static void piece_hash(void *arg, const void *data, size_t n) {
   parc__siphash_update(arg, data, n);
+}
+
+static void piece_xxh(void *arg, const void *data, size_t n) {
+  parc__xxh128_update(arg, data, n);
 }
 
 static void piece_copy(void *arg, const void *data, size_t n) {
@@ -102,8 +115,30 @@ static size_t key_size(const parc__cache_key *k) {
   return n;
 }
 
+/* What is stored for a key longer than CACHE_KEY_STORED_MAX: its length
+   and its mode byte with bit 7 set. A key stored in full ends with its mode
+   byte (0..3), so a stub never equals one. */
+static void key_stub(const parc__cache_key *k, size_t size, uint8_t stub[CACHE_KEY_STUB_SIZE]) {
+  put64(stub, size);
+  stub[8] = (uint8_t)(0x80 | key_mode(k));
+}
+
+static size_t key_stored_size(const parc__cache_key *k) {
+  size_t n = key_size(k);
+  return n > CACHE_KEY_STORED_MAX ? CACHE_KEY_STUB_SIZE : n;
+}
+
+/* Do the stored key bytes (a full key or a stub) name k? For a stub the
+   row's id and check (the two halves of the XXH3-128, compared by the
+   caller) are what names the key; the stub adds its length and mode. */
 static bool key_equal(const parc__cache_key *k, const unsigned char *stored, size_t size) {
-  if (size != key_size(k)) return false;
+  size_t full = key_size(k);
+  if (full > CACHE_KEY_STORED_MAX) {
+    uint8_t stub[CACHE_KEY_STUB_SIZE];
+    key_stub(k, full, stub);
+    return size == CACHE_KEY_STUB_SIZE && memcmp(stored, stub, CACHE_KEY_STUB_SIZE) == 0;
+  }
+  if (size != full) return false;
   if (!k->ndeps) {   /* the common case, without the walk */
     uint8_t tail[17];
     size_t n = key_tail(k, tail);
@@ -117,8 +152,17 @@ static bool key_equal(const parc__cache_key *k, const unsigned char *stored, siz
 
 static void key_hash(const parc__cache_scope *scope, const parc__cache_key *k, int64_t *h1,
                      int64_t *h2) {
-  parc__siphash s;
   uint8_t out[16];
+  if (key_size(k) > CACHE_KEY_STORED_MAX) {
+    parc__xxh128 x;
+    parc__xxh128_init(&x, scope->secret);
+    walk_key(k, piece_xxh, &x);
+    parc__xxh128_final(&x, out);
+    *h1 = get64(out);
+    *h2 = get64(out + 8);
+    return;
+  }
+  parc__siphash s;
   parc__siphash_init(&s, scope->key);
   if (!k->ndeps) {
     uint8_t tail[17];
@@ -185,10 +229,13 @@ static bool pending_reserve(parc_cache *c, size_t bytes) {
 }
 
 /* Appends a result unless one with its id waits already. */
+/* flagged: a variable result, stored after a 1 byte (see parc__cache_block). */
 static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_key *k, int64_t h1,
-                        int64_t h2, const void *value, size_t value_size) {
+                        int64_t h2, const void *value, size_t size, bool flagged) {
   if (pending_find(c, h1)) return;
-  size_t ksize = key_size(k);
+  size_t value_size = size + flagged;
+  if (value_size < size) return;
+  size_t ksize = key_stored_size(k);
   if (ksize > (size_t)INT32_MAX - value_size) return;   /* SQLite's limit on a blob */
   size_t bytes = (sizeof(cache_pending) + ksize + value_size + 7) & ~(size_t)7;
   if (!pending_reserve(c, bytes)) return;   /* a result not cached: harmless */
@@ -199,8 +246,14 @@ static void pending_add(parc_cache *c, parc__cache_scope *s, const parc__cache_k
   p->key_size = (uint32_t)ksize;
   p->value_size = (uint32_t)value_size;
   unsigned char *dst = CACHE_PENDING_BYTES(p);
-  walk_key(k, piece_copy, &dst);
-  if (value_size) memcpy(dst, value, value_size);
+  if (key_size(k) > CACHE_KEY_STORED_MAX) {
+    key_stub(k, key_size(k), dst);
+    dst += CACHE_KEY_STUB_SIZE;
+  } else {
+    walk_key(k, piece_copy, &dst);
+  }
+  if (flagged) *dst++ = 1;
+  if (size) memcpy(dst, value, size);
   c->pending[c->npending] = c->arena_used;
   c->arena_used += bytes;
   slot_insert(c, c->npending++);
@@ -224,10 +277,48 @@ void parc__cache_maybe_commit(parc_cache *c, double now) {
 
 /* ---- blocks ---------------------------------------------------------------- */
 
-static bool matches(const parc__cache_key *k, size_t out_size, const cache_pending *p,
-                    const parc__cache_scope *s, int64_t h2) {
-  return p->h2 == h2 && p->scope == s && p->value_size == out_size &&
-         key_equal(k, CACHE_PENDING_BYTES(p), p->key_size);
+static bool matches(const parc__cache_block *b, size_t i, const cache_pending *p) {
+  return p->h2 == b->h2[i] && p->scope == b->scope &&
+         (b->outputs || p->value_size == b->out_size) &&
+         key_equal(&b->k[i], CACHE_PENDING_BYTES(p), p->key_size);
+}
+
+/* A hit: task i of b gets the stored value. False when a variable result
+   cannot be made again (out of memory: then it is a miss) or the value is
+   not one (a corrupt entry). */
+static bool deliver(parc__cache_block *b, size_t i, const unsigned char *value, size_t size) {
+  if (!b->outputs) {
+    if (b->out_size) memcpy(b->out[i], value, b->out_size);
+    return true;
+  }
+  if (size == 0) return true;   /* the task made no result */
+  if (value[0] != 1) return false;
+  parc_buf *slot = parc__outputs_slot(b->outputs, b->first + i);
+  if (!slot) return false;
+  parc__outputs_release(b->outputs, slot);
+  void *data = parc__outputs_alloc(b->outputs, size - 1);
+  if (!data) return false;
+  if (size > 1) memcpy(data, value + 1, size - 1);
+  *slot = (parc_buf){data, size - 1};
+  return true;
+}
+
+/* The value task i of b stores: its fixed output, or its variable result. */
+static const void *value_of(const parc__cache_block *b, size_t i, size_t *size, bool *flagged) {
+  *flagged = false;
+  if (!b->outputs) {
+    *size = b->out_size;
+    return b->out[i];
+  }
+  parc_buf *table = atomic_load_explicit(&b->outputs->table, memory_order_acquire);
+  const parc_buf *result = table ? &table[b->first + i] : NULL;
+  if (!result || !result->data) {
+    *size = 0;
+    return NULL;
+  }
+  *flagged = true;
+  *size = result->size;
+  return result->data;
 }
 
 /* Reads the tasks of b in `want` from reader r (no lock held). Returns
@@ -245,11 +336,13 @@ static bool read_block(cache_reader *r, parc__cache_block *b, uint64_t want, int
       const unsigned char *kv = sqlite3_column_blob(st, 3);
       size_t size = (size_t)sqlite3_column_bytes(st, 3);
       if (!kv) kv = (const unsigned char *)"", size = 0;
-      if (sqlite3_column_int64(st, 1) == scope_id && size >= b->out_size &&
-          key_equal(&b->k[i], kv, size - b->out_size) &&
-          sqlite3_column_int64(st, 0) ==
-              parc__cache_check(b->h2[i], kv + size - b->out_size, b->out_size)) {
-        if (b->out_size) memcpy(b->out[i], kv + size - b->out_size, b->out_size);
+      /* A fixed output's size says where the key ends; a variable
+         result's key is as long as the task's own. */
+      size_t ksize = b->outputs ? key_stored_size(&b->k[i]) : size - b->out_size;
+      if (sqlite3_column_int64(st, 1) == scope_id && size >= b->out_size && size >= ksize &&
+          key_equal(&b->k[i], kv, ksize) &&
+          sqlite3_column_int64(st, 0) == parc__cache_check(b->h2[i], kv + ksize, size - ksize) &&
+          deliver(b, i, kv + ksize, size - ksize)) {
         b->hit |= (uint64_t)1 << i;
         if (sqlite3_column_int64(st, 2) < stale) touched[(*ntouched)++] = b->h1[i];
       }
@@ -266,10 +359,14 @@ void parc__cache_lookup(parc__cache_block *b, parc__cache_scope *scope, const pa
   b->scope = scope;
   b->n = n;
   b->out_size = d->out_size;
+  b->outputs = d->out_size ? NULL : d->outputs;
+  b->first = from;
   for (size_t i = 0; i < n; i++) {
     size_t k = from + i;
-    b->k[i] = (parc__cache_key){d->in_size ? d->in + k * d->in_size : NULL, d->in_size, d->deps,
-                                d->ndeps, false, d->seed, d->index_base + k};
+    const void *in = d->bufs ? d->bufs[k].data : d->in_size ? d->in + k * d->in_size : NULL;
+    size_t in_size = d->bufs ? d->bufs[k].size : d->in_size;
+    b->k[i] = (parc__cache_key){in_size ? in : NULL, in_size, d->deps, d->ndeps, false, d->seed,
+                                d->index_base + k};
     b->out[i] = d->out_size ? d->out + k * d->out_size : NULL;
   }
   parc__cache_scope *s = scope;
@@ -293,8 +390,8 @@ again:
       cache_pending *p = pending_find(c, b->h1[i]);
       if (!p) {
         want |= (uint64_t)1 << i;
-      } else if (matches(&b->k[i], b->out_size, p, s, b->h2[i])) {
-        if (b->out_size) memcpy(b->out[i], CACHE_PENDING_BYTES(p) + p->key_size, b->out_size);
+      } else if (matches(b, i, p) &&
+                 deliver(b, i, CACHE_PENDING_BYTES(p) + p->key_size, p->value_size)) {
         b->hit |= (uint64_t)1 << i;
       }
     }
@@ -360,7 +457,12 @@ void parc__cache_store(parc__cache_block *b, uint64_t done, bool used_index) {
   if (!c->broken) {
     size_t before = c->npending;
     for (size_t i = 0; i < b->n; i++)
-      if (done >> i & 1) pending_add(c, s, &b->k[i], b->h1[i], b->h2[i], b->out[i], b->out_size);
+      if (done >> i & 1) {
+        bool flagged;
+        size_t size;
+        const void *value = value_of(b, i, &size, &flagged);
+        pending_add(c, s, &b->k[i], b->h1[i], b->h2[i], value, size, flagged);
+      }
     if (c->npending > before) {
       s->wanted = true;
       if (before == 0) pthread_cond_signal(&c->wake);   /* start the half-second clock */

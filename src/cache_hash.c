@@ -6,8 +6,15 @@
  * published design with reference test vectors (veorq/SipHash vectors.h,
  * vectors_sip128); tests/test_cache.c checks them. The 128-bit variant
  * differs from the 64-bit one in two places: v1 ^= 0xee at the start, and
- * a second finalization with v1 ^= 0xdd. The hash is not the only guard:
- * stored keys are compared byte for byte on every hit.
+ * a second finalization with v1 ^= 0xdd. SipHash names keys of up to
+ * CACHE_KEY_STORED_MAX bytes, which are also stored and compared byte for
+ * byte on every hit.
+ *
+ * Larger keys are named by XXH3-128 (Collet, xxHash 0.8, Debian
+ * libxxhash-dev) under a secret derived from the scope's key: SipHash runs
+ * at about 3 GB/s, XXH3 at memory speed (AVX2 or AVX-512, chosen at run
+ * time by the library's dispatcher), and it is the hash alone that names
+ * them (cache_filter.c, and the argument in parc.h's cache section).
  *
  * parc__checksum64, below, is the cheap checksum of stored outputs.
  */
@@ -15,6 +22,15 @@
 
 #include <endian.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+/* Debian's libxxhash.so has the dispatchers that pick AVX2 or AVX-512 at
+   run time (three times SSE2's speed); its libxxhash.a does not, so a
+   static link leaves them NULL (weak) and gets the portable code. */
+#define XXH_DISPATCH_DISABLE_REPLACE
+#include <xxh_x86dispatch.h>
+#pragma weak XXH3_128bits_update_dispatch
+#define PARC_XXH_DISPATCH 1
+#endif
 
 static inline uint64_t load64(const uint8_t *p) {
   uint64_t v;
@@ -93,6 +109,35 @@ void parc__siphash_final(parc__siphash *s, uint8_t out[16]) {
   SIPROUND;
   SIPROUND;
   store64(out + 8, v0 ^ v1 ^ v2 ^ v3);
+}
+
+/* ---- XXH3-128 ------------------------------------------------------------ */
+
+void parc__xxh128_secret(uint8_t secret[CACHE_XXH_SECRET_SIZE], const uint8_t key[16]) {
+  XXH3_generateSecret(secret, CACHE_XXH_SECRET_SIZE, key, 16);
+}
+
+/* The secret is borrowed until final: XXH3's state keeps a pointer to it. */
+void parc__xxh128_init(parc__xxh128 *s, const uint8_t secret[CACHE_XXH_SECRET_SIZE]) {
+  XXH3_128bits_reset_withSecret(&s->state, secret, CACHE_XXH_SECRET_SIZE);
+}
+
+void parc__xxh128_update(parc__xxh128 *s, const void *data, size_t n) {
+#ifdef PARC_XXH_DISPATCH
+  if (XXH3_128bits_update_dispatch) {
+    XXH3_128bits_update_dispatch(&s->state, data, n);
+    return;
+  }
+#endif
+  XXH3_128bits_update(&s->state, data, n);
+}
+
+/* The low 64 bits, then the high 64, each little-endian: the same layout
+   as parc__siphash_final, so the row id is the first eight bytes. */
+void parc__xxh128_final(const parc__xxh128 *s, uint8_t out[16]) {
+  XXH128_hash_t h = XXH3_128bits_digest(&s->state);
+  store64(out, h.low64);
+  store64(out + 8, h.high64);
 }
 
 /* Not a MAC: a checksum of a stored output, so that a damaged value is

@@ -45,6 +45,24 @@ static int order_reserve(parc__completion *c, size_t total) {
   return PARC_ENOMEM;
 }
 
+/* A stream's log holds what finished and was not reported yet, at most
+   total - reported entries: made room for at submission (lock held), so
+   that publishing never allocates. */
+static int ring_reserve(parc__completion *c, size_t need) {
+  if (need <= c->ring_capacity) return PARC_OK;
+  size_t capacity = c->ring_capacity ? c->ring_capacity : 64;
+  while (capacity < need) capacity *= 2;
+  size_t *ring = parc__malloc(capacity * sizeof *ring);
+  if (!ring) return PARC_ENOMEM;
+  for (size_t i = 0; i < c->ring_count; i++)
+    ring[i] = c->ring[(c->ring_head + i) % c->ring_capacity];
+  parc__free(c->ring);
+  c->ring = ring;
+  c->ring_head = 0;
+  c->ring_capacity = capacity;
+  return PARC_OK;
+}
+
 static void atomic_min(_Atomic size_t *target, size_t value) {
   size_t current = atomic_load(target);
   while (value < current && !atomic_compare_exchange_weak(target, &current, value)) {
@@ -61,6 +79,9 @@ _Static_assert(PARC_PENDING - PARC_EBACKEND <= SCHAR_MAX && PARC_PENDING - PARC_
 _Static_assert(PARC_PENDING - PARC_PENDING == 0, "a zeroed status byte is pending");
 static signed char encode_status(int status) { return (signed char)(PARC_PENDING - status); }
 static int decode_status(signed char byte) { return PARC_PENDING - byte; }
+/* A stream's forgotten task: no status a task can have. */
+#define FORGOTTEN SCHAR_MAX
+#define STATUS_FORGOTTEN INT_MIN
 
 static void lock(const parc__completion *c) { pthread_mutex_lock((pthread_mutex_t *)&c->lock); }
 static void unlock(const parc__completion *c) { pthread_mutex_unlock((pthread_mutex_t *)&c->lock); }
@@ -97,25 +118,36 @@ static const parc__failure *find_failure(const parc__completion *c, size_t index
 
 /* A sparse record (parc_map's) keeps no status bytes: its failures are
    records, every other task is OK once the map has finished. */
-static int status_locked(const parc__completion *c, size_t index) {
+static int status_raw(const parc__completion *c, size_t index) {
   const parc__record *r = record_of(c, index);
-  if (!r) return PARC_EINVAL;
-  if (r->status)
-    return decode_status(atomic_load_explicit(&r->status[index - r->first], memory_order_acquire));
+  if (!r) return STATUS_FORGOTTEN;
+  if (r->status) {
+    signed char byte = atomic_load_explicit(&r->status[index - r->first], memory_order_acquire);
+    return byte == FORGOTTEN ? STATUS_FORGOTTEN : decode_status(byte);
+  }
   const parc__failure *found = find_failure(c, index);
   return found ? found->status : PARC_OK;
 }
 
+/* Never submitted, or forgotten (streams): PARC_EINVAL. */
+static int status_locked(const parc__completion *c, size_t index) {
+  int status = status_raw(c, index);
+  return status == STATUS_FORGOTTEN ? PARC_EINVAL : status;
+}
+
 /* ---- life --------------------------------------------------------------- */
 
-int parc__completion_init(parc__completion *c, bool keep_order, bool stop_on_error,
+int parc__completion_init(parc__completion *c, bool keep_order, const parc_options *opt,
                           const char *label, int verbose) {
   memset(c, 0, sizeof *c);
   c->keep_order = keep_order;
-  c->stop_on_error = stop_on_error;
+  c->stop_on_error = opt->stop_on_error != 0;
+  c->stream = keep_order && opt->stream;
+  c->expected = opt->total;
   c->cpus = parc_cpu_count();
   if (verbose > 0 && !(c->progress = parc__progress_create(label, verbose)))
     return parc__error(PARC_ENOMEM, "parc_group_create: out of memory");
+  if (c->progress && c->stream && !c->expected) parc__progress_open_ended(c->progress);
   pthread_mutex_init(&c->lock, NULL);
   pthread_cond_init(&c->changed, NULL);
   atomic_init(&c->wake_at, SIZE_MAX);
@@ -130,11 +162,13 @@ void parc__completion_destroy(parc__completion *c) {
     parc_group_info info;
     parc__completion_stats(c, &info);
     parc__progress_report(c->progress, &info);
-    parc__progress_finish(c->progress, atomic_load(&c->finished), atomic_load(&c->failed), c->total);
+    parc__progress_finish(c->progress, atomic_load(&c->finished), atomic_load(&c->failed),
+                          c->expected > c->total ? c->expected : c->total);
     parc__progress_destroy(c->progress);
   }
   for (size_t i = 0; i < c->nfailures; i++) parc__free(c->failures[i].text);
   for (int s = 0; s < PARC__ORDER_SEGMENTS; s++) parc__free((void *)c->order[s]);
+  parc__free(c->ring);
   parc__free(c->failures);
   parc__free(c->records);
   pthread_cond_destroy(&c->changed);
@@ -150,7 +184,9 @@ int parc__completion_add(parc__completion *c, parc__record *r) {
     c->records = grown;
     c->records_capacity = capacity;
   }
-  if (c->keep_order && order_reserve(c, c->total + r->count) != PARC_OK) goto nomem;
+  if (c->stream ? ring_reserve(c, c->total + r->count - c->reported) != PARC_OK
+                : c->keep_order && order_reserve(c, c->total + r->count) != PARC_OK)
+    goto nomem;
   r->completion = c;
   r->first = c->total;
   if (c->total == 0) c->first_ns = parc__now_ns();
@@ -243,6 +279,12 @@ static void note_end(parc__completion *c, size_t done) {
     atomic_store_explicit(&c->last_ns, parc__now_ns(), memory_order_relaxed);
 }
 
+/* What progress counts against: opt.total, or what was submitted. */
+static size_t progress_total(const parc__completion *c) {
+  size_t submitted = atomic_load_explicit(&c->total_seen, memory_order_relaxed);
+  return c->expected > submitted ? c->expected : submitted;
+}
+
 void parc__completion_flush(void) {
   parc__completion *c = deferred.completion;
   size_t count = deferred.count;
@@ -254,9 +296,31 @@ void parc__completion_flush(void) {
   wake_waiters(c, done);
 }
 
+/* A stream's publication: into the ring, under the lock (a stream's tasks
+   are submitted one at a time, each with a lock turn already). */
+static void publish_stream(parc__completion *c, const parc__record *r, size_t offset,
+                           size_t count) {
+  lock(c);
+  assert(c->ring_count + count <= c->ring_capacity);
+  for (size_t k = 0; k < count; k++)
+    c->ring[(c->ring_head + c->ring_count++) % c->ring_capacity] = r->first + offset + k;
+  size_t done = atomic_fetch_add(&c->finished, count) + count;
+  note_end(c, done);
+  if (c->waiters) pthread_cond_broadcast(&c->changed);
+  unlock(c);
+  if (c->progress)
+    parc__progress_update(c->progress, count, done,
+                          atomic_load_explicit(&c->failed, memory_order_relaxed),
+                          progress_total(c));
+}
+
 void parc__completion_publish(const parc__record *r, size_t offset, size_t count) {
   parc__completion *c = r->completion;
   assert(count > 0 && offset + count <= r->count);
+  if (c->stream) {
+    publish_stream(c, r, offset, count);
+    return;
+  }
   if (deferred.worker && !c->keep_order && !c->progress) {
     if (deferred.completion != c) parc__completion_flush();
     deferred.completion = c;
@@ -275,7 +339,7 @@ void parc__completion_publish(const parc__record *r, size_t offset, size_t count
   if (c->progress)
     parc__progress_update(c->progress, count, done,
                           atomic_load_explicit(&c->failed, memory_order_relaxed),
-                          atomic_load_explicit(&c->total_seen, memory_order_relaxed));
+                          progress_total(c));
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -342,7 +406,16 @@ bool parc__completion_take(parc__completion *c, size_t *index, int *status, bool
     unlock(c);
     return false;
   }
-  size_t task = read_order(c, c->reported++);
+  size_t task;
+  if (c->stream) {
+    assert(c->ring_count > 0);
+    task = c->ring[c->ring_head];
+    c->ring_head = (c->ring_head + 1) % c->ring_capacity;
+    c->ring_count--;
+    c->reported++;
+  } else {
+    task = read_order(c, c->reported++);
+  }
   *status = status_locked(c, task);
   unlock(c);
   *index = task;
@@ -363,8 +436,8 @@ const char *parc__completion_message(const parc__completion *c, size_t index) {
   lock(c);
   /* A task's own PARC_EINVAL has its message like any failure; an index
      never submitted (no record) has none. */
-  int status = record_of(c, index) ? status_locked(c, index) : PARC_OK;
-  if (is_failure(status)) {
+  int status = status_raw(c, index);
+  if (status != STATUS_FORGOTTEN && is_failure(status)) {
     const parc__failure *found = find_failure(c, index);
     text = found && found->text ? found->text : parc_strerror(status);
   }
@@ -396,6 +469,43 @@ int parc__completion_outcome(const parc__completion *c, const char *who) {
 const parc__failure *parc__completion_failures(const parc__completion *c, size_t *n) {
   *n = c->nfailures;
   return c->failures;
+}
+
+size_t parc__completion_pending(const parc__completion *c) {
+  lock(c);
+  size_t pending = c->total - c->reported;
+  unlock(c);
+  return pending;
+}
+
+/* ---- streams: forgetting what was reported ---------------------------------- */
+
+void parc__completion_forget_task(parc__completion *c, const parc__record *r, size_t offset) {
+  lock(c);
+  if (r->status) atomic_store_explicit(&r->status[offset], (signed char)FORGOTTEN, memory_order_release);
+  const parc__failure *found = find_failure(c, r->first + offset);
+  if (found) {
+    size_t i = (size_t)(found - c->failures);
+    parc__free(c->failures[i].text);
+    memmove(&c->failures[i], &c->failures[i + 1], (c->nfailures - i - 1) * sizeof c->failures[0]);
+    c->nfailures--;
+  }
+  unlock(c);
+}
+
+void parc__completion_forget(parc__completion *c, const parc__record *r) {
+  lock(c);
+  size_t lo = 0, hi = c->nrecords;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (c->records[mid]->first < r->first) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < c->nrecords && c->records[lo] == r) {
+    memmove(&c->records[lo], &c->records[lo + 1], (c->nrecords - lo - 1) * sizeof c->records[0]);
+    c->nrecords--;
+  }
+  unlock(c);
 }
 
 /* ---- statistics ------------------------------------------------------------ */

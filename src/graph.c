@@ -38,6 +38,8 @@ typedef struct graph_node {
   void *block;              /* output, dep table, dep ids, input: one allocation */
   void *out;
   size_t out_size;
+  void *result;             /* out_size 0: the node's parc_task_output result, owned */
+  size_t result_size;
   parc__dep *depv;          /* what parc_task_dep returns inside this node */
   const parc_node *deps;
   size_t ndeps;
@@ -121,6 +123,7 @@ void parc_graph_destroy(parc_graph *g) {
   for (size_t i = 0; i < g->count; i++) {
     parc__free(g->nodes[i].block);
     parc__free(g->nodes[i].message);
+    parc__output_free(g->nodes[i].result);
   }
   parc__free(g->nodes);
   parc__free(g->label);
@@ -296,6 +299,11 @@ static void submit(graph_run *r, size_t id) {
     return;
   }
   n->state = NODE_SUBMITTED;
+  /* A dependency without a fixed output gave a result of its own size. */
+  for (size_t k = 0; k < n->ndeps; k++) {
+    const graph_node *d = &r->graph->nodes[n->deps[k]];
+    if (!d->out_size) n->depv[k] = (parc__dep){d->result, d->result_size};
+  }
   int rc = parc__group_submit_node(r->group, n->fn, n->in, n->in_size, n->out, n->out_size,
                                    n->depv, n->ndeps, id, node_then, r, NULL);
   if (rc != PARC_OK) {
@@ -333,6 +341,14 @@ static void node_then(void *arg, parc__job *job, size_t offset, size_t count) {
     return;
   }
   graph_node *nodes = r->graph->nodes;
+  /* The node's variable result moves from its job (freed with the group)
+     to the node, before any dependant is submitted. */
+  parc_buf *table = atomic_load(&job->outputs.table);
+  if (table && !nodes[id].out_size) {
+    nodes[id].result = (void *)table[offset].data;
+    nodes[id].result_size = table[offset].size;
+    table[offset] = (parc_buf){NULL, 0};
+  }
   nodes[id].status = PARC_OK;
   nodes[id].state = NODE_DONE;
   size_t x = id - r->base;
@@ -384,7 +400,10 @@ static int run_setup(graph_run *r) {
   r->work = parc__malloc(r->n * sizeof(size_t));
   if (!r->roots || !r->work || build_edges(r) != PARC_OK)
     return parc__error(PARC_ENOMEM, "parc_graph_run: out of memory for %zu nodes", r->n);
-  return parc_group_create(&r->group, g->pool, &g->options);
+  /* Nodes are followed through their `then`, never next: nothing to forget. */
+  parc_options opt = g->options;
+  opt.stream = 0;
+  return parc_group_create(&r->group, g->pool, &opt);
 }
 
 static void run_free(graph_run *r) {
@@ -474,8 +493,8 @@ int parc_graph_result(const parc_graph *g, parc_node node, const void **out, siz
                        "(parc_graph_run runs it)", node);
   if (n->status != PARC_OK)
     return parc__error(n->status, "parc_graph_result: node %zu failed: %s", node, node_text(n));
-  if (out) *out = n->out;
-  if (size) *size = n->out_size;
+  if (out) *out = n->out_size ? n->out : n->result;
+  if (size) *size = n->out_size ? n->out_size : n->result_size;
   return PARC_OK;
 }
 

@@ -28,9 +28,12 @@ struct parc_group {
   parc__cache_binding *cache; /* opt->cache: name, version, context hash; NULL = none */
   bool sparse;                /* parc_map: failures recorded, no status bytes */
   bool in_caller;             /* no worker runs these tasks: waiting runs them */
+  bool queued;                /* a job was queued (g->lock): destroy calls ops->group_done */
   parc__trace *trace;         /* the pool's timeline, or NULL */
   uint16_t trace_name;        /* the label's id in it */
   bool timed;                 /* time each task: a trace, or verbose = 2 */
+  bool stream;                /* opt.stream: reported tasks are forgotten */
+  size_t last_reported;       /* streams: the task next reported last, SIZE_MAX: none */
   parc__completion completion;
 
   pthread_mutex_t lock;       /* guards the fields below */
@@ -78,6 +81,8 @@ static int group_create(parc_group **out, parc_pool *pool, const parc_options *o
   g->batch = opt->batch;
   g->seed = opt->seed ? opt->seed : pool->config.seed;
   g->sparse = sparse;
+  g->stream = !sparse && opt->stream;
+  g->last_reported = SIZE_MAX;
   /* Inside a process worker the pool's workers are the caller's, not ours:
      the tasks run here, in this worker. */
   g->in_caller = pool->ops->runs_in_caller || inherited;
@@ -90,7 +95,7 @@ static int group_create(parc_group **out, parc_pool *pool, const parc_options *o
                                          opt->cache_version, g->context, g->context_size)
                       : PARC_OK;
   if (rc == PARC_OK)
-    rc = parc__completion_init(&g->completion, !sparse, opt->stop_on_error != 0, g->label,
+    rc = parc__completion_init(&g->completion, !sparse, opt, g->label,
                                inherited ? 0 : pool->config.verbose);
   if (rc) {
     group_free(g);
@@ -159,8 +164,19 @@ static parc__job *job_make(parc_group *g, const char *who, parc_fn fn, size_t n,
   return job;
 }
 
+/* The job's tasks may make results of any size. A map's are never freed
+   one by one (a stream's are): small ones can be carved from chunks. */
+static void enable_outputs(const parc_group *g, parc__job *job) {
+  job->tasks.outputs = &job->outputs;
+  job->outputs.chunked = job->count > 1 && !g->stream;
+}
+
 /* Numbers the job's tasks, records it, and hands it to the workers. */
 static int job_enqueue(parc_group *g, const char *who, parc__job *job, size_t *first_index) {
+  /* Buffers that cross the API are no globals a task reads behind its back. */
+  parc__globals_note(job->tasks.in, job->count * job->tasks.in_size);
+  parc__globals_note(job->tasks.out, job->count * job->tasks.out_size);
+  parc__globals_note(job->tasks.context, job->tasks.context_size);
   pthread_mutex_lock(&g->lock);
   if (g->njobs == g->jobs_capacity) {
     size_t capacity = g->jobs_capacity ? g->jobs_capacity * 2 : 16;
@@ -172,6 +188,7 @@ static int job_enqueue(parc_group *g, const char *who, parc__job *job, size_t *f
   if (parc__completion_add(&g->completion, &job->record) != PARC_OK) goto nomem;
   if (job->tasks.index_base == SIZE_MAX) job->tasks.index_base = job->record.first;
   g->jobs[g->njobs++] = job;
+  g->queued = true;
   pthread_mutex_unlock(&g->lock);
   if (g->trace) parc__trace_count(g->trace, (int64_t)job->count, 0, 0);
   if (first_index) *first_index = job->record.first;
@@ -194,10 +211,12 @@ int parc__group_submit_node(parc_group *g, parc_fn fn, const void *in, size_t in
   parc__job *job = job_make(g, who, fn, 1, in_size, &rc);
   if (!job) return rc;
   if (in_size) memcpy(job->owned_input, in, in_size);
+  parc__globals_note(in, in_size);
   job->tasks.in = job->owned_input;
   job->tasks.in_size = in_size;
   job->tasks.out = out;
   job->tasks.out_size = out_size;
+  if (!out_size) job->tasks.outputs = &job->outputs;
   job->tasks.deps = deps;
   job->tasks.ndeps = ndeps;
   job->tasks.index_base = task_index;
@@ -223,7 +242,27 @@ int parc__group_map_at(parc_group *g, parc_fn fn, const void *in, size_t in_size
   job->tasks.in_size = in_size;
   job->tasks.out = out_size ? out : NULL;
   job->tasks.out_size = out_size;
+  if (!out_size) enable_outputs(g, job);
   job->tasks.index_base = task_index;
+  return job_enqueue(g, who, job, NULL);
+}
+
+int parc_group_map_bufs(parc_group *g, parc_fn fn, const parc_buf *in, size_t n) {
+  static const char who[] = "parc_group_map_bufs";
+  int rc = check_buffers(who, g, fn, NULL, 0, NULL, 0, n);
+  if (rc || n == 0) return rc;
+  if (!in) return parc__error(PARC_EINVAL, "%s: in is NULL but n is %zu", who, n);
+  for (size_t i = 0; i < n; i++)
+    if (!in[i].data && in[i].size)
+      return parc__error(PARC_EINVAL, "%s: in[%zu].data is NULL but its size is %zu", who, i,
+                         in[i].size);
+  /* The records cross the API: no globals a task reads behind its back. */
+  parc__globals_note(in, n * sizeof *in);
+  for (size_t i = 0; i < n; i++) parc__globals_note(in[i].data, in[i].size);
+  parc__job *job = job_make(g, who, fn, n, 0, &rc);
+  if (!job) return rc;
+  job->tasks.bufs = in;
+  enable_outputs(g, job);
   return job_enqueue(g, who, job, NULL);
 }
 
@@ -264,12 +303,62 @@ static bool help(parc_group *g, bool one) {
   return false;
 }
 
+/* The job holding task `index` (g->lock held), or NULL; *offset its
+   offset there. Jobs are in index order. */
+static size_t job_position(const parc_group *g, size_t index) {
+  size_t lo = 0, hi = g->njobs;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (g->jobs[mid]->record.first + g->jobs[mid]->count <= index) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static parc__job *job_of(const parc_group *g, size_t index, size_t *offset) {
+  size_t i = job_position(g, index);
+  if (i == g->njobs || g->jobs[i]->record.first > index) return NULL;
+  *offset = index - g->jobs[i]->record.first;
+  return g->jobs[i];
+}
+
+/* Streams: the task next reported last goes, with its result; its job
+   goes once every task of it has. */
+static void forget(parc_group *g, size_t index) {
+  pthread_mutex_lock(&g->lock);
+  size_t offset;
+  parc__job *job = job_of(g, index, &offset);
+  if (!job) {
+    pthread_mutex_unlock(&g->lock);
+    return;
+  }
+  parc_buf *table = atomic_load(&job->outputs.table);
+  if (table) parc__outputs_release(&job->outputs, &table[offset]);
+  parc__completion_forget_task(&g->completion, &job->record, offset);
+  if (++job->reported < job->count) {
+    pthread_mutex_unlock(&g->lock);
+    return;
+  }
+  size_t i = job_position(g, index);
+  memmove(&g->jobs[i], &g->jobs[i + 1], (g->njobs - i - 1) * sizeof g->jobs[0]);
+  g->njobs--;
+  if (g->help_cursor > i) g->help_cursor--;
+  parc__completion_forget(&g->completion, &job->record);
+  pthread_mutex_unlock(&g->lock);
+  if (!g->in_caller) parc__pool_release_job(g->pool, job);
+  parc__job_free(job);
+}
+
 int parc_group_next(parc_group *g, double timeout, size_t *index) {
   if (!g) return parc__error(PARC_EINVAL, "parc_group_next: g is NULL");
   if (g->sparse) return parc__error(PARC_EINVAL, "parc_group_next: not a next-able group");
   if (isnan(timeout))
     return parc__error(PARC_EINVAL, "parc_group_next: timeout is NaN (a negative timeout waits "
                                     "forever, 0 polls)");
+  if (g->last_reported != SIZE_MAX) {
+    forget(g, g->last_reported);
+    g->last_reported = SIZE_MAX;
+  }
   double deadline = timeout < 0 ? -1 : parc__now() + timeout;
   parc__completion *c = &g->completion;
   for (;;) {
@@ -278,6 +367,7 @@ int parc_group_next(parc_group *g, double timeout, size_t *index) {
     bool all;
     if (parc__completion_take(c, &task, &status, &all)) {
       if (index) *index = task;
+      if (g->stream) g->last_reported = task;
       return status;
     }
     if (all) return PARC_DONE;
@@ -321,6 +411,27 @@ const char *parc_group_message(const parc_group *g, size_t index) {
   return g ? parc__completion_message(&g->completion, index) : NULL;
 }
 
+const void *parc_group_output(const parc_group *g, size_t index, size_t *size) {
+  if (size) *size = 0;
+  if (!g || g->sparse) return NULL;
+  pthread_mutex_lock((pthread_mutex_t *)&g->lock);
+  size_t offset;
+  const parc__job *job = job_of(g, index, &offset);
+  parc_buf result = {NULL, 0};
+  /* Only a finished task's result is complete; a failed one has none. */
+  if (job && parc__completion_status_at(&job->record, offset) == PARC_OK) {
+    parc_buf *table = atomic_load_explicit(&((parc__job *)job)->outputs.table, memory_order_acquire);
+    if (table) result = table[offset];
+  }
+  pthread_mutex_unlock((pthread_mutex_t *)&g->lock);
+  if (size) *size = result.size;
+  return result.data;
+}
+
+size_t parc_group_pending(const parc_group *g) {
+  return g ? parc__completion_pending(&g->completion) : 0;
+}
+
 int parc_group_stats(const parc_group *g, parc_group_info *info) {
   if (!g) return parc__error(PARC_EINVAL, "parc_group_stats: g is NULL");
   if (!info) return parc__error(PARC_EINVAL, "parc_group_stats: info is NULL");
@@ -334,14 +445,21 @@ size_t parc_group_failed(const parc_group *g) {
 
 void parc_group_cancel(parc_group *g) {
   if (!g) return;
-  /* Jobs are read one at a time under the lock: cancelling publishes, and
-     publishing may need to wake a waiter. */
-  for (size_t i = 0;; i++) {
+  /* One job at a time under the lock (a stream's next may free a job that
+     has been reported: the lock keeps it), found by its first index, since
+     a freed job moves the later ones down. Cancelling publishes, which
+     takes the completion's lock: it comes after the group's. */
+  size_t from = 0;
+  for (;;) {
     pthread_mutex_lock(&g->lock);
+    size_t i = job_position(g, from);
     parc__job *job = i < g->njobs ? g->jobs[i] : NULL;
+    if (job) {
+      from = job->record.first + job->count;
+      parc__dispatch_cancel(job);
+    }
     pthread_mutex_unlock(&g->lock);
     if (!job) break;
-    parc__dispatch_cancel(job);
   }
 }
 
@@ -351,6 +469,7 @@ void parc_group_destroy(parc_group *g) {
   if (!g) return;
   parc_group_cancel(g);
   wait_all(g, -1);
+  if (g->queued && !g->in_caller && g->pool->ops->group_done) g->pool->ops->group_done(g->pool);
   for (size_t i = 0; i < g->njobs; i++) {
     if (!g->in_caller) parc__pool_release_job(g->pool, g->jobs[i]);
     parc__job_free(g->jobs[i]);
@@ -379,6 +498,7 @@ int parc_map(parc_pool *pool, parc_fn fn, const void *in, size_t in_size, void *
   rc = wait_all(g, -1);
   if (rc == PARC_OK) rc = parc__completion_outcome(&g->completion, "parc_map");
   if (status) {
+    parc__globals_note(status, n * sizeof *status);   /* parc writes it, as an output */
     for (size_t i = 0; i < n; i++) status[i] = PARC_OK;
     size_t nfailures;
     const parc__failure *f = parc__completion_failures(&g->completion, &nfailures);

@@ -38,12 +38,16 @@ parc__job *parc__job_new(size_t count, bool status_bytes, size_t copy_size) {
   job->record.count = count;
   job->record.status = nstatus ? (_Atomic signed char *)(job + 1) : NULL;
   job->record.canceled = &job->canceled;
+  job->outputs.count = count;
+  job->outputs.id = parc__outputs_id();
   if (copy_size) job->owned_input = (char *)job + header;
   return job;
 }
 
 void parc__job_free(parc__job *job) {
-  if (job) parc__free(job->block);
+  if (!job) return;
+  parc__outputs_clear(&job->outputs);
+  parc__free(job->block);
 }
 
 void parc__job_observe(parc__job *job, size_t count, uint64_t elapsed_ns) {

@@ -5,9 +5,10 @@
  * calls only the layers listed before its own, never one after it:
  *
  *   1. leaves     error.c (status list, messages, clocks), version.c, alloc.c, cpu.c,
- *                 rng.c, cache_hash.c (SipHash, checksums), fnref.c
+ *                 rng.c, cache_hash.c (SipHash, XXH3, checksums), fnref.c
  *                 (address <-> object + offset, symbol names), shared.c
- *                 (shared memory), futex.c, progress.c, trace.c
+ *                 (shared memory), futex.c, progress.c, trace.c, globals.c
+ *                 (the executable's .data and .bss, hashed)
  *   2. the task   task.c: struct parc_task, its accessors, and the ONE
  *                 routine that runs a range of tasks, parc__tasks_run
  *                 (below, inline: every executor's hot loop)
@@ -102,6 +103,8 @@ parc__progress *parc__progress_create(const char *label, int verbose);
 void parc__progress_update(parc__progress *p, size_t count, size_t done, size_t failed,
                            size_t total);
 void parc__progress_finish(parc__progress *p, size_t done, size_t failed, size_t total);
+/* A stream without opt.total: the total grows as tasks come, so no ETA. */
+void parc__progress_open_ended(parc__progress *p);
 void parc__progress_destroy(parc__progress *p);
 /* verbose = 2: the group's statistics (parc_group_stats), appended to the
    summary line that parc__progress_finish prints. */
@@ -110,11 +113,69 @@ void parc__progress_report(parc__progress *p, const parc_group_info *info);
 /* ---- trace.c: a pool's task timeline: trace.h --------------------------- */
 #include "trace.h"
 
+/* ---- globals.c: the program's writable globals ------------------------- */
+/* A picture of the executable's .data and .bss: an XXH3-64 per 4 KiB page
+   (beyond 2 MiB, of a sample of 64 KiB runs), the 8 bytes at slot (NULL:
+   none) read as zero. NULL when the check is off (libparc linked
+   statically, no .data/.bss found, PARC_GLOBALS_WARNING=0) or memory ran
+   out. Thread-safe. */
+typedef struct parc__globals_image parc__globals_image;
+parc__globals_image *parc__globals_take(const void *slot);
+void parc__globals_free(parc__globals_image *img);   /* NULL, at_start's: no-op */
+/* The picture taken before main by libparc's constructor: the image an
+   exec-started worker has. NULL when off. Never to be freed. */
+const parc__globals_image *parc__globals_at_start(void);
+/* [p, p + n) crossed the API (a map's input or output array, a context,
+   a submitted record): if it lies in the globals, its pages are left out
+   of every comparison from now on. Cheap when it does not. */
+void parc__globals_note(const void *p, size_t n);
+/* Do the globals differ from img now, outside the noted pages? False
+   when img is NULL or the check is off. */
+bool parc__globals_changed(const parc__globals_image *img, const void *slot);
+
 /* ======================================================================= */
 /* 2. The task                                                             */
 /* ======================================================================= */
 
 typedef struct parc__dep { const void *data; size_t size; } parc__dep;
+
+/* Where the variable-size results of a run's tasks go (parc_task_output):
+   one parc_buf per task, the table made at the first result (a job whose
+   tasks make none costs nothing). alloc NULL: the heap (a thread or the
+   caller runs the tasks); a process worker allocates in shared memory.
+   chunked: results under PARC__RESULT_CARVED bytes are carved from chunks
+   the table owns (each thread carves from its own), not malloc'd one by
+   one: for a map of small records that is most of a task's cost. Only a
+   table whose results are never freed one by one is chunked (a map's, not
+   a stream's or a graph node's). */
+typedef struct parc__outputs {
+  _Atomic(parc_buf *) table;
+  size_t count;
+  void *(*alloc)(void *arg, size_t size);
+  void *arg;
+  bool chunked;
+  uint64_t id;                /* unique: names the table in threads' chunk caches */
+  _Atomic(void *) chunks;     /* the chunks, a list through their first word */
+} parc__outputs;
+
+#define PARC__RESULT_CARVED 1024
+
+/* A new table's id (never 0). */
+uint64_t parc__outputs_id(void);
+/* Task offset's entry of o (the table made if need be); NULL when out of
+   memory. */
+parc_buf *parc__outputs_slot(parc__outputs *o, size_t offset);
+/* Bytes for a result of `size` in o (a unique pointer for size 0); NULL
+   when out of memory. */
+void *parc__outputs_alloc(parc__outputs *o, size_t size);
+/* Frees the result in *entry unless o's chunks hold it; *entry = {0}. */
+void parc__outputs_release(parc__outputs *o, parc_buf *entry);
+/* Frees every result, the chunks and the table (o stays usable, empty). */
+void parc__outputs_clear(parc__outputs *o);
+/* Frees one result taken out of an unchunked table: heap or shared memory. */
+void parc__output_free(void *data);
+/* Frees the chunks kept for reuse (the last pool is gone). */
+void parc__outputs_drain(void);
 
 /* What a run of tasks reads and writes: task k (an offset) reads
    in + k * in_size and writes out + k * out_size; parc_task_index is
@@ -131,6 +192,8 @@ typedef struct parc__tasks {
   const void *context;
   size_t context_size;
   uint64_t seed;
+  const parc_buf *bufs;       /* NULL, or task k reads bufs[k] (in, in_size unused) */
+  parc__outputs *outputs;     /* NULL: fixed outputs, parc_task_output fails */
 } parc__tasks;
 
 struct parc_task {
@@ -146,13 +209,18 @@ struct parc_task {
   const parc__dep *deps;      /* graph nodes only */
   size_t ndeps;
   bool used_index;            /* cache: parc_task_index or parc_task_rng was called */
+  int forced;                 /* parc_task_output failed: the task ends with this */
+  size_t index_base;          /* index - index_base: the task's offset in its run */
+  parc__outputs *outputs;
 };
 
 /* A parc_task for tasks of d, run by `worker`. */
 void parc__task_init(parc_task *t, const parc__tasks *d, int worker);
 /* Turns a task's return value into a status: PARC_OK, or PARC_ETASK with
-   t->message set (parc_fail's text, or "task returned N"). t->message may
-   be NULL on PARC_ETASK only when memory ran out. */
+   t->message set (parc_fail's text, or "task returned N"), or the status a
+   failed parc_task_output forced (PARC_EINVAL, PARC_ENOMEM). t->message may
+   be NULL on failure only when memory ran out. A task that did not succeed
+   keeps no parc_task_output result. */
 int parc__task_result(int rc, parc_task *t);
 
 /* What an executor that runs tasks far from the caller watches (a process
@@ -184,9 +252,9 @@ typedef bool (*parc__task_failed)(void *arg, size_t offset, int status, parc_tas
    happens. Records are walked as integers so that a zero-size record
    stays a NULL pointer without arithmetic on NULL. */
 static inline __attribute__((always_inline)) size_t
-parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
-                const _Atomic bool *canceled, const parc__task_watch *watch,
-                parc__task_failed failed, void *arg) {
+parc__tasks_loop(const parc__tasks *d, parc_task *t, size_t from, size_t to,
+                 const _Atomic bool *canceled, const parc__task_watch *watch,
+                 parc__task_failed failed, void *arg, const bool by_buf) {
   const parc_fn fn = d->fn;
   const size_t in_size = d->in_size, out_size = d->out_size, base = d->index_base;
   uintptr_t in = in_size ? (uintptr_t)d->in + from * in_size : 0;
@@ -195,8 +263,14 @@ parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
   const bool timing = watch && (watch->started_ns || watch->times || watch->ran);
   /* One clock read per task: a task starts when the one before it ended. */
   uint64_t last = 0;
+  const parc_buf *bufs = d->bufs;
   for (size_t k = from; k < to; k++, in += in_size, out += out_size) {
     if (canceled && atomic_load_explicit(canceled, memory_order_relaxed)) return k;
+    const void *input = (const void *)in;
+    if (by_buf) {
+      input = bufs[k].data;
+      t->input_size = bufs[k].size;
+    }
     uint64_t start = 0;
     if (timing) {
       start = last ? last : parc__now_ns();
@@ -205,7 +279,7 @@ parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
     }
     t->index = base + k;
     t->rng_ready = false;
-    int rc = fn((const void *)in, (void *)out, t);
+    int rc = fn(input, (void *)out, t);
     int status = PARC_OK;
     if (__builtin_expect(rc != 0 || t->message != NULL, 0)) status = parc__task_result(rc, t);
     if (timing) {
@@ -220,6 +294,17 @@ parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
     if (watch && watch->done) atomic_store_explicit(watch->done, k + 1, memory_order_release);
   }
   return to;
+}
+
+/* The loop, made twice by the compiler from its one source: records of any
+   size (bufs) cost the strided loop nothing. */
+static inline __attribute__((always_inline)) size_t
+parc__tasks_run(const parc__tasks *d, parc_task *t, size_t from, size_t to,
+                const _Atomic bool *canceled, const parc__task_watch *watch,
+                parc__task_failed failed, void *arg) {
+  if (__builtin_expect(d->bufs != NULL, 0))
+    return parc__tasks_loop(d, t, from, to, canceled, watch, failed, arg, true);
+  return parc__tasks_loop(d, t, from, to, canceled, watch, failed, arg, false);
 }
 
 /* ======================================================================= */
@@ -260,6 +345,9 @@ struct parc__job {
   bool timed;                 /* time each task: a trace, or verbose = 2 */
   void *block;                /* the allocation this job sits in */
   void *owned_input;          /* submit: the copy of the input */
+  parc__outputs outputs;      /* out_size 0: the tasks' parc_task_output results */
+  size_t reported;            /* streams: tasks of this job parc_group_next reported
+                                 (the group's lock) */
   /* Every worker's claim writes `next`: alone on its cache line, so the
      fields every task reads are not pulled away by the other workers. */
   _Alignas(64) _Atomic size_t next;   /* first unclaimed offset; >= count: exhausted */
@@ -275,7 +363,9 @@ struct parc__job {
 
 /* A job of `count` tasks, zeroed, with `status_bytes` (0 or count) status
    bytes and room for a `copy_size`-byte input copy (job->owned_input).
-   NULL when out of memory or the sizes overflow. */
+   NULL when out of memory or the sizes overflow. Its tasks have no
+   variable results until tasks.outputs = &job->outputs. free: frees the
+   results too. */
 parc__job *parc__job_new(size_t count, bool status_bytes, size_t copy_size);
 void parc__job_free(parc__job *job);
 /* Claims up to `want` unclaimed tasks (all if want is SIZE_MAX); 0 when
@@ -342,6 +432,8 @@ typedef struct parc__failure {
 struct parc__completion {
   bool keep_order;            /* false for parc_map: nobody will call next */
   bool stop_on_error;
+  bool stream;                /* opt.stream: the log is `ring`, records are forgotten */
+  size_t expected;            /* opt.total: progress counts against it */
   parc__progress *progress;
 
   pthread_mutex_t lock;       /* guards the fields up to `finished` */
@@ -356,6 +448,8 @@ struct parc__completion {
   size_t nfailures, failures_capacity;
   bool failures_sorted;
   _Atomic size_t *order[PARC__ORDER_SEGMENTS];
+  size_t *ring;               /* streams' completion log: finished, not yet reported */
+  size_t ring_head, ring_count, ring_capacity;
 
   _Atomic size_t finished;    /* tasks completed (and completion-log positions reserved) */
   _Atomic size_t total_seen;  /* `total`, readable without the lock */
@@ -375,8 +469,9 @@ struct parc__completion {
 };
 
 /* keep_order: parc_group_next may be called; label and verbose: progress.
-   PARC_ENOMEM with a message. destroy: finishes the progress output. */
-int parc__completion_init(parc__completion *c, bool keep_order, bool stop_on_error,
+   opt: stop_on_error, stream, total. PARC_ENOMEM with a message. destroy:
+   finishes the progress output. */
+int parc__completion_init(parc__completion *c, bool keep_order, const parc_options *opt,
                           const char *label, int verbose);
 void parc__completion_destroy(parc__completion *c);
 /* Numbers a job's tasks (r->first) and records it. r->count and r->status
@@ -431,6 +526,13 @@ size_t parc__completion_failed(const parc__completion *c);
 int parc__completion_outcome(const parc__completion *c, const char *who);
 /* Every failure record (sparse groups: all that is known of failures). */
 const parc__failure *parc__completion_failures(const parc__completion *c, size_t *n);
+/* Tasks submitted and not yet reported by parc__completion_take. */
+size_t parc__completion_pending(const parc__completion *c);
+/* Streams: task `offset` of r was reported and its record goes: its
+   failure text is freed, its status reads PARC_EINVAL, its message NULL. */
+void parc__completion_forget_task(parc__completion *c, const parc__record *r, size_t offset);
+/* Streams: every task of r was forgotten: r leaves the records. */
+void parc__completion_forget(parc__completion *c, const parc__record *r);
 
 /* ======================================================================= */
 /* 5. The cache filter: cache.h                                            */
@@ -465,6 +567,11 @@ typedef struct parc__backend_ops {
   parc__executor execute;
   /* True when the caller runs tasks itself (SERIAL): jobs are not queued. */
   bool runs_in_caller;
+  /* NULL, or called in the pool's own process (never in a worker) when a
+     group that queued tasks is destroyed (parc_map's too), its tasks
+     finished and every buffer that crossed noted (parc__globals_note):
+     PROCESSES checks the globals there. */
+  void (*group_done)(parc_pool *pool);
   uint64_t chunk_target_ns;   /* automatic batching: work per claim (50 us on
                                  threads, 500 us where a claim is a round trip
                                  to another process) ... */
@@ -481,6 +588,8 @@ struct parc_pool {
   int cpus;                   /* parc_cpu_count() when the pool was made */
   pid_t owner;                /* the process that made it */
   parc__trace *trace;         /* config.trace's timeline, or NULL */
+  parc_pool **home;           /* where parc_pool_create stored it (a global,
+                                 maybe: the globals check reads it as zero) */
   const parc__backend_ops *ops;
   void *backend_data;
 

@@ -107,6 +107,11 @@ static void registry_remove(parc_pool *pool) {
   }
 }
 
+/* Pools of this process alive: when the last goes, so do the chunks kept
+   for results (task.c), and a program that is done with parc holds
+   nothing of it. */
+static _Atomic int live_pools;
+
 bool parc__pool_known(const parc_pool *pool) {
   uintptr_t disguised = (uintptr_t)pool ^ REGISTRY_MASK;
   for (int i = 0; i < REGISTRY_SIZE; i++)
@@ -247,6 +252,7 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
     return rc;
   }
   *out = pool;
+  pool->home = out;
   registry_add(pool);
   rc = ops->start(pool);
   if (rc) {
@@ -260,6 +266,7 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
     return rc;
   }
   *out = pool;
+  atomic_fetch_add(&live_pools, 1);
   return PARC_OK;
 }
 
@@ -294,6 +301,7 @@ void parc_pool_destroy(parc_pool *pool) {
   pthread_cond_destroy(&pool->work);
   pthread_mutex_destroy(&pool->lock);
   parc__free(pool);
+  if (atomic_fetch_sub(&live_pools, 1) == 1) parc__outputs_drain();
 }
 
 /* ---- the queue (pool->lock held) ---------------------------------------- */

@@ -45,6 +45,19 @@ typedef struct parc__slot {
   char *out;                      /* task i writes out + i * out_size (shared memory) */
   size_t out_size;
   size_t count;
+  const parc_buf *bufs;           /* NULL, or task i reads bufs[i] (shared memory) */
+  parc_buf *outputs;              /* NULL: fixed outputs; else task i's parc_task_output
+                                     result goes to outputs[i] (shared memory) */
+  char *arena;                    /* small results are carved from here ... */
+  size_t arena_size;
+  /* ... and a result that does not fit asks the proxy for shared memory:
+     the worker writes alloc_size, bumps alloc_asked and the reply; the
+     proxy writes alloc_result (NULL: none to be had), bumps alloc_answered
+     (a futex word the worker sleeps on). */
+  _Atomic uint32_t alloc_asked;
+  _Atomic uint32_t alloc_answered;
+  size_t alloc_size;
+  void *alloc_result;
   bool timed;                     /* record started_ns before each task */
   uint64_t *times;                /* NULL, or (shared memory) task i's start and end at
                                      times[2i], times[2i + 1]: timed jobs, traces */
@@ -123,6 +136,11 @@ typedef struct proxy {
   unsigned tasks;             /* tasks run by the current worker */
   parc_fn exec_fn;            /* exec start: the fn whose (object, offset) is in the slot */
   uint32_t epoch;             /* the fork server its worker was asked of */
+  /* The shared memory the worker asked for in this round (variable-size
+     results that did not fit the arena): kept where a result lies in it,
+     freed after the round otherwise. */
+  parc_buf *allocs;
+  size_t nallocs, allocs_capacity;
 } proxy;
 
 struct process_backend {
@@ -148,6 +166,12 @@ struct process_backend {
   pthread_mutex_t restart_lock;
   _Atomic uint32_t epoch;
   char broken[PARC__MESSAGE_MAX];   /* a restart failed: why (restart_lock) */
+  /* The globals check (globals.c): a picture of the image the workers
+     have (NULL: off), replaced when a fork-start server is restarted, and
+     whether this pool has warned already. */
+  pthread_mutex_t globals_lock;       /* guards globals */
+  parc__globals_image *globals;
+  _Atomic bool globals_warned;
 };
 
 
@@ -185,6 +209,16 @@ char *parc__proxy_death_message(const char *prefix, int status);
 /* Posts tasks [k, k + n) of job to p's worker and waits for the outcome. */
 void parc__proxy_run_round(process_backend *b, proxy *p, const parc__job *job, size_t k, size_t n,
                            int worker, round *r);
+/* After a round of a job with variable results: tasks [k, k + done) that
+   succeeded get their results (small ones copied to the heap, large ones
+   taken in place); failed(arg, offset, message) for a result that cannot
+   be copied (out of memory). The round's other shared memory is freed. */
+void parc__proxy_collect(proxy *p, parc__job *job, size_t k, size_t done, int last_status,
+                         void (*failed)(void *arg, size_t offset, char *message), void *arg);
+/* Results of at least this size are asked for one by one and handed over
+   in place; smaller ones come from the round's arena. */
+#define PARC__RESULT_IN_PLACE ((size_t)64 << 10)
+#define PARC__ARENA_BYTES ((size_t)256 << 10)
 
 /* The slot's futex words are 32-bit words in memory shared between
    processes: lock-free atomics of exactly that size. */

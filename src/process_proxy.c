@@ -187,6 +187,30 @@ static bool ship_context(proxy *p, parc_task *t) {
 
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
+static bool grow_allocs(proxy *p) {
+  size_t capacity = p->allocs_capacity ? 2 * p->allocs_capacity : 16;
+  parc_buf *grown = parc__realloc(p->allocs, capacity * sizeof *grown);
+  if (!grown) return false;
+  p->allocs = grown;
+  p->allocs_capacity = capacity;
+  return true;
+}
+
+/* The round's records of any size at `at`: a table, then a copy of each
+   one not already in shared memory (read in place otherwise). */
+static const parc_buf *stage_bufs(const parc_buf *bufs, size_t n, char *at) {
+  parc_buf *table = (parc_buf *)at;
+  char *data = at + align16(n * sizeof(parc_buf));
+  for (size_t i = 0; i < n; i++) {
+    table[i] = bufs[i];
+    if (parc__shared_contains(bufs[i].data, bufs[i].size)) continue;
+    if (bufs[i].size) memcpy(data, bufs[i].data, bufs[i].size);
+    table[i].data = bufs[i].size ? data : NULL;
+    data += align16(bufs[i].size);
+  }
+  return table;
+}
+
 /* Lays out the round's inputs, outputs and dependencies in shared memory
    and fills the slot's command. */
 static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task *t, round *r) {
@@ -201,7 +225,14 @@ static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task 
   size_t dep_bytes = align16(t->ndeps * sizeof(parc__dep));
   for (size_t i = 0; i < t->ndeps; i++) dep_bytes += align16(t->deps[i].size);
   size_t time_bytes = job->timed ? 2 * n * sizeof(uint64_t) : 0;
-  if (!ensure_buffer(p, in_bytes + out_bytes + dep_bytes + time_bytes)) return false;
+  /* Records of any size: a table of n, and the bytes not in shared memory. */
+  size_t buf_bytes = d->bufs ? align16(n * sizeof(parc_buf)) : 0;
+  for (size_t i = 0; d->bufs && i < n; i++)
+    if (!parc__shared_contains(d->bufs[k + i].data, d->bufs[k + i].size))
+      buf_bytes += align16(d->bufs[k + i].size);
+  size_t result_bytes = d->outputs ? align16(n * sizeof(parc_buf)) + PARC__ARENA_BYTES : 0;
+  size_t fixed = in_bytes + out_bytes + dep_bytes + time_bytes;
+  if (!ensure_buffer(p, fixed + buf_bytes + result_bytes)) return false;
   if (!ship_context(p, t)) return false;
   if (copy_in) memcpy(p->buffer, in, n * d->in_size);
   if (t->ndeps) {
@@ -233,6 +264,17 @@ static bool stage(proxy *p, const parc__job *job, size_t k, size_t n, parc_task 
   slot->count = n;
   slot->times = time_bytes ? (uint64_t *)(p->buffer + in_bytes + out_bytes + dep_bytes) : NULL;
   if (slot->times) memset(slot->times, 0, time_bytes);
+  slot->bufs = d->bufs ? stage_bufs(d->bufs + k, n, p->buffer + fixed) : NULL;
+  slot->outputs = NULL;
+  slot->arena = NULL;
+  slot->arena_size = 0;
+  if (d->outputs) {
+    slot->outputs = (parc_buf *)(p->buffer + fixed + buf_bytes);
+    memset(slot->outputs, 0, n * sizeof(parc_buf));
+    slot->arena = (char *)slot->outputs + align16(n * sizeof(parc_buf));
+    slot->arena_size = PARC__ARENA_BYTES;
+  }
+  p->nallocs = 0;
   atomic_store(&slot->done, 0);
   atomic_store(&slot->started_ns, 0);
   return true;
@@ -265,6 +307,20 @@ static uint64_t police_timeout(process_backend *b, proxy *p, uint32_t command, r
   return *grace_end;
 }
 
+/* The worker asked for shared memory for a result: allocated here (the
+   allocator is the caller's), remembered for the round's end. */
+static void serve_alloc(proxy *p, uint32_t asked) {
+  parc__slot *slot = p->slot;
+  void *data = NULL;
+  if (p->nallocs < p->allocs_capacity || grow_allocs(p)) {
+    data = parc_shared_alloc(slot->alloc_size);
+    if (data) p->allocs[p->nallocs++] = (parc_buf){data, slot->alloc_size};
+  }
+  slot->alloc_result = data;
+  atomic_store_explicit(&slot->alloc_answered, asked, memory_order_release);
+  parc__futex_wake(&slot->alloc_answered);
+}
+
 void parc__proxy_run_round(process_backend *b, proxy *p, const parc__job *job, size_t k, size_t n,
                       int worker, round *r) {
   memset(r, 0, sizeof *r);
@@ -285,6 +341,8 @@ void parc__proxy_run_round(process_backend *b, proxy *p, const parc__job *job, s
   uint64_t grace_end = 0;
   for (;;) {
     uint32_t seen = atomic_load(&slot->reply);
+    uint32_t asked = atomic_load_explicit(&slot->alloc_asked, memory_order_acquire);
+    if (asked != atomic_load(&slot->alloc_answered)) serve_alloc(p, asked);
     if (atomic_load_explicit(&slot->finished, memory_order_acquire) == command) {
       r->kind = ROUND_COMPLETE;
       r->elapsed_ns = slot->elapsed_ns;
@@ -309,4 +367,35 @@ void parc__proxy_run_round(process_backend *b, proxy *p, const parc__job *job, s
   /* A complete round ran every task, or stopped at its one failure. */
   assert(r->done <= n && (r->kind != ROUND_COMPLETE || r->done == n || r->last_status != PARC_OK));
   r->used_index = slot->used_index;
+}
+
+/* ---- after a round: the results of any size ----------------------------- */
+
+/* The round's allocation `data` lies at the start of, or NULL. */
+static parc_buf *alloc_at(proxy *p, const void *data) {
+  for (size_t i = 0; i < p->nallocs; i++)
+    if (p->allocs[i].data == data) return &p->allocs[i];
+  return NULL;
+}
+
+void parc__proxy_collect(proxy *p, parc__job *job, size_t k, size_t done, int last_status,
+                         void (*failed)(void *arg, size_t offset, char *message), void *arg) {
+  const parc_buf *results = p->slot->outputs;
+  for (size_t i = 0; results && i < done; i++) {
+    if (i + 1 == done && last_status != PARC_OK) break;
+    parc_buf result = results[i];
+    if (!result.data) continue;
+    parc_buf *slot = parc__outputs_slot(&job->outputs, k + i);
+    parc_buf *whole = result.size >= PARC__RESULT_IN_PLACE ? alloc_at(p, result.data) : NULL;
+    void *mine = !slot ? NULL : whole ? (void *)whole->data : parc__outputs_alloc(&job->outputs, result.size);
+    if (!mine) {
+      failed(arg, k + i, parc__format("parc_task_output: cannot allocate %zu bytes", result.size));
+      continue;
+    }
+    if (whole) whole->data = NULL;   /* handed over in place: the group's now */
+    else if (result.size) memcpy(mine, result.data, result.size);
+    *slot = (parc_buf){mine, result.size};
+  }
+  for (size_t i = 0; i < p->nallocs; i++) parc_shared_free((void *)p->allocs[i].data);
+  p->nallocs = 0;
 }

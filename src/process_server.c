@@ -136,6 +136,48 @@ static bool stop_at_failure(void *arg, size_t offset, int status, parc_task *t) 
   return true;
 }
 
+/* ---- results of any size, in the worker ------------------------------------ */
+
+/* Where a round's small results are carved from: the slot's arena, then
+   chunks the proxy hands out. */
+typedef struct result_arena {
+  parc__slot *slot;
+  char *next;
+  size_t left;
+} result_arena;
+
+#define CHUNK_BYTES ((size_t)1 << 20)
+
+/* Asks the proxy for `size` bytes of shared memory and waits for them. */
+static void *ask_proxy(parc__slot *slot, size_t size) {
+  slot->alloc_size = size;
+  uint32_t asked = atomic_fetch_add_explicit(&slot->alloc_asked, 1, memory_order_release) + 1;
+  notify_proxy(slot);
+  for (;;) {
+    uint32_t answered = atomic_load_explicit(&slot->alloc_answered, memory_order_acquire);
+    if (answered == asked) return slot->alloc_result;
+    parc__futex_wait(&slot->alloc_answered, answered, WORKER_SLEEP_NS);
+  }
+}
+
+static void *result_alloc(void *arg, size_t size) {
+  result_arena *a = arg;
+  size_t need = (size + 15) & ~(size_t)15;
+  if (need < size) return NULL;
+  /* Large results get memory of their own: the caller keeps it in place. */
+  if (need >= PARC__RESULT_IN_PLACE) return ask_proxy(a->slot, size);
+  if (need > a->left) {
+    char *chunk = ask_proxy(a->slot, CHUNK_BYTES);
+    if (!chunk) return NULL;
+    a->next = chunk;
+    a->left = CHUNK_BYTES;
+  }
+  void *data = a->next;
+  a->next += need;
+  a->left -= need;
+  return data;
+}
+
 /* Runs the posted tasks through the one routine (parc__tasks_run), as a
    thread worker does; stops at the first failure, which the proxy records
    (it may cancel the rest under stop_on_error) before posting the rest. */
@@ -147,7 +189,16 @@ static void run_command(parc__slot *slot) {
   parc_task t = slot->task;
   const size_t count = slot->count;
   parc__tasks d = {.fn = command_fn(slot), .in = slot->in, .in_size = slot->in_size,
-                   .out = slot->out, .out_size = slot->out_size, .index_base = t.index};
+                   .out = slot->out, .out_size = slot->out_size, .index_base = t.index,
+                   .bufs = slot->bufs};
+  /* The parent's pointers in the template mean nothing here. */
+  result_arena arena = {slot, slot->arena, slot->arena_size};
+  parc__outputs outputs = {.count = count, .alloc = result_alloc, .arg = &arena};
+  atomic_init(&outputs.table, slot->outputs);
+  if (slot->outputs) d.outputs = &outputs;
+  t.outputs = d.outputs;
+  t.index_base = t.index;
+  t.forced = 0;
   if (!d.fn) {
     snprintf(slot->message, sizeof slot->message,
              "exec start: the task's function is not in the program or a library it loads at "

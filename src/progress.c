@@ -57,6 +57,7 @@ struct parc__progress {
   uint64_t start_ns;          /* precise clock, for the printed times */
   _Atomic uint64_t next_ns;   /* coarse clock: nothing is due before this */
   _Atomic bool bar_shown;     /* tty: our bar is on the screen */
+  bool open_ended;            /* a stream with no opt.total: no ETA to give */
 
   /* verbose 2: tasks completed by each thread that completed chunks. */
   _Atomic size_t *per_thread; /* PARC__MAX_WORKERS + 1 counters; the last takes overflow */
@@ -140,7 +141,12 @@ static void format_rate(char *buf, size_t size, double rate) {
 }
 
 /* "ETA 3.0 s", or "ETA ?" before the first task has finished. */
-static void format_eta(char *buf, size_t size, size_t done, size_t total, double elapsed) {
+static void format_eta(char *buf, size_t size, const parc__progress *p, size_t done,
+                       size_t total, double elapsed) {
+  if (p->open_ended) {
+    snprintf(buf, size, "ETA unknown (a stream: opt.total gives one)");
+    return;
+  }
   if (done == 0 || elapsed <= 0) {
     snprintf(buf, size, "ETA ?");
     return;
@@ -216,7 +222,7 @@ static size_t bar_tail(char *buf, size_t size, const parc__progress *p, size_t d
     format_rate(rate + 3, sizeof rate - 3, elapsed > 0 ? (double)done / elapsed : 0);
     memcpy(rate, " | ", 3);
   }
-  format_eta(eta, sizeof eta, done, total, elapsed);
+  format_eta(eta, sizeof eta, p, done, total, elapsed);
   format_duration(took, sizeof took, elapsed);
   unsigned percent = (unsigned)(100.0 * (double)done / (double)total);
   int n = snprintf(buf, size, " %zu/%zu %u%% | %zu failed%s | %s%s, %s", done, total, percent,
@@ -275,7 +281,7 @@ static void print_line(parc__progress *p, size_t done, size_t failed, size_t tot
   } else {
     char rate[32], eta[48];
     format_rate(rate, sizeof rate, elapsed > 0 ? (double)done / elapsed : 0);
-    format_eta(eta, sizeof eta, done, total, elapsed);
+    format_eta(eta, sizeof eta, p, done, total, elapsed);
     used = append(line, sizeof line, used, "%s, %s", rate, eta);
   }
   if (used >= sizeof line - 1) used = sizeof line - 2;
@@ -298,6 +304,9 @@ static void maybe_line(parc__progress *p, size_t done, size_t failed, size_t tot
   uint64_t now = parc__now_ns();
   if (now - p->line_ns < LINE_NS) return;
   size_t decile = (size_t)(10.0 * (double)done / (double)total);
+  /* An open-ended stream's total is what came so far: a line each time
+     the count doubles instead (line_decile holds the count last shown). */
+  if (p->open_ended) decile = done >= 2 * p->line_decile ? done : p->line_decile;
   if (decile > p->line_decile || now - p->line_ns >= HEARTBEAT_NS) {
     p->line_decile = decile;
     print_line(p, done, failed, total, false);
@@ -315,10 +324,13 @@ static void count_for_thread(parc__progress *p, size_t count) {
   atomic_fetch_add_explicit(&p->per_thread[slot_index], count, memory_order_relaxed);
 }
 
+void parc__progress_open_ended(parc__progress *p) { p->open_ended = true; }
+
 void parc__progress_update(parc__progress *p, size_t count, size_t done, size_t failed,
                            size_t total) {
   if (p->per_thread) count_for_thread(p, count);
-  if (done >= total) {
+  /* An open-ended stream is never finished for now: more tasks may come. */
+  if (done >= total && !p->open_ended) {
     /* All finished for now: take the bar off the screen, so whatever the
        program prints next starts on a clean line. */
     if (!p->tty || !atomic_load_explicit(&p->bar_shown, memory_order_relaxed)) return;
@@ -335,7 +347,7 @@ void parc__progress_update(parc__progress *p, size_t count, size_t done, size_t 
     return;
   pthread_mutex_lock(&out_lock);
   catch_up(p, &done, &failed, &total);
-  if (done < total) {
+  if (done < total || p->open_ended) {
     if (p->tty) draw_bar(p, done, failed, total);
     else maybe_line(p, done, failed, total);
   } else if (bar_owner == p) {

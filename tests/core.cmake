@@ -63,3 +63,6 @@ if(Python3_Interpreter_FOUND)
            ${PROJECT_SOURCE_DIR}/src)
   set_tests_properties(check_layers PROPERTIES LABELS "no-asan")
 endif()
+
+# parc_map_reduce's order on every backend, its failures and its memory.
+parc_test(test_reduce threads)

@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "parc.h"
 #include "parc_internal.h"
+#include "cache_db.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -336,6 +337,215 @@ TEST(hit_and_miss_by_input) {
   CHECK_INT(2, info.functions);
   CHECK_INT(4 * n - 2, info.hits);
   CHECK_INT(2 * n + 2, info.misses);
+  parc_cache_close(c);
+  parc_pool_destroy(pool);
+  free(x);
+  remove_dir(dir);
+  CHECK_NO_LEAKS();
+}
+
+/* ---- large keys: XXH3-128 and stubs --------------------------------------- */
+
+/* The key hash is fed in pieces (input, dependencies, trailer): any split
+   must give XXH3-128 of the whole, under the secret made from the key. */
+TEST(xxh128_in_pieces_is_xxh3_128_of_the_whole) {
+  size_t n = 5000;
+  uint8_t *msg = malloc(n), key[16], secret[CACHE_XXH_SECRET_SIZE], other[CACHE_XXH_SECRET_SIZE];
+  for (size_t i = 0; i < n; i++) msg[i] = (uint8_t)(i * 131 + 7);
+  for (int i = 0; i < 16; i++) key[i] = (uint8_t)i;
+  parc__xxh128_secret(secret, key);
+  XXH128_hash_t whole = XXH3_128bits_withSecret(msg, n, secret, sizeof secret);
+  static const size_t cuts[] = {0, 1, 7, 63, 64, 239, 240, 241, 1023, 1024, 4096, 4999, 5000};
+  for (size_t a = 0; a < sizeof cuts / sizeof cuts[0]; a++) {
+    for (size_t b = a; b < sizeof cuts / sizeof cuts[0]; b++) {
+      parc__xxh128 h;
+      parc__xxh128_init(&h, secret);
+      parc__xxh128_update(&h, msg, cuts[a]);
+      parc__xxh128_update(&h, msg + cuts[a], cuts[b] - cuts[a]);
+      parc__xxh128_update(&h, msg + cuts[b], n - cuts[b]);
+      uint8_t out[16];
+      parc__xxh128_final(&h, out);
+      uint64_t lo = 0, hi = 0;
+      for (int i = 7; i >= 0; i--) lo = lo << 8 | out[i], hi = hi << 8 | out[8 + i];
+      if (lo != whole.low64 || hi != whole.high64)
+        FAIL_AT("cut at %zu and %zu: expected %016llx%016llx, got %016llx%016llx", cuts[a], cuts[b],
+                (unsigned long long)whole.high64, (unsigned long long)whole.low64,
+                (unsigned long long)hi, (unsigned long long)lo);
+    }
+  }
+  /* Another scope's key is another secret, so another hash. */
+  key[15] ^= 1;
+  parc__xxh128_secret(other, key);
+  CHECK(memcmp(secret, other, sizeof secret) != 0);
+  XXH128_hash_t moved = XXH3_128bits_withSecret(msg, n, other, sizeof other);
+  CHECK(moved.low64 != whole.low64 && moved.high64 != whole.high64);
+  free(msg);
+}
+
+/* The output depends on every input byte (FNV-1a), so a one-byte change
+   that were taken for a hit would show as a wrong output. */
+static uint64_t fnv(const uint8_t *p, size_t n) {
+  uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+static int fnv_task(const void *in, void *out, parc_task *t) {
+  atomic_fetch_add(&executed, 1);
+  uint64_t h = fnv(in, parc_task_input_size(t));
+  memcpy(out, &h, 8);
+  return 0;
+}
+
+/* Maps fnv_task over n records of `size` bytes; returns the bodies run. */
+static long run_fnv(parc_pool *pool, parc_cache *c, const uint8_t *x, size_t size, size_t n) {
+  uint64_t *y = calloc(n, sizeof *y);
+  long before = atomic_load(&executed);
+  parc_options opt = {.cache = c};
+  CHECK_OK(parc_map(pool, fnv_task, x, size, y, sizeof *y, n, &opt, NULL));
+  for (size_t i = 0; i < n; i++)
+    if (y[i] != fnv(x + i * size, size))
+      FAIL_AT("record %zu of %zu bytes: expected %016llx, got %016llx", i, size,
+              (unsigned long long)fnv(x + i * size, size), (unsigned long long)y[i]);
+  free(y);
+  return atomic_load(&executed) - before;
+}
+
+/* Around the boundary (a 4095-byte input is a 4096-byte key, stored in
+   full; 4096 bytes and up are XXH3 and a stub) and at 1 MiB: hits across
+   handles; a change of one byte anywhere (first, middle, last) is a miss
+   with the right output, and the old bytes still hit. */
+TEST_WITH_LIMIT(large_inputs_hit_across_handles_and_one_byte_anywhere_is_a_miss, 120) {
+  static const size_t sizes[] = {4095, 4096, 4097, (size_t)1 << 20};
+  const char *dir = fresh_dir();
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
+  size_t n = 6;
+  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    size_t size = sizes[s];
+    uint8_t *x = malloc(n * size);
+    uint64_t state = 88172645463325252ull;   /* xorshift64: no record repeats another */
+    for (size_t i = 0; i < n * size; i++) {
+      state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+      x[i] = (uint8_t)(state >> 56);
+    }
+    parc_cache *c = open_cache(dir, 0);
+    CHECK_OK(parc_cache_clear(c, NULL));
+    CHECK_INT(n, run_fnv(pool, c, x, size, n));
+    CHECK_INT(0, run_fnv(pool, c, x, size, n));
+    parc_cache_close(c);
+    c = open_cache(dir, 0);
+    CHECK_INT(0, run_fnv(pool, c, x, size, n));
+    size_t where[3] = {0, size / 2, size - 1};
+    for (int w = 0; w < 3; w++) {
+      uint8_t *b = x + 3 * size + where[w];
+      *b ^= 0x40;
+      if (run_fnv(pool, c, x, size, n) != 1)
+        FAIL_AT("%zu-byte inputs, byte %zu changed: expected 1 task to run", size, where[w]);
+      *b ^= 0x40;
+      CHECK_INT(0, run_fnv(pool, c, x, size, n));
+    }
+    /* Keys of more than 4096 bytes are stored as a 9-byte stub: the
+       accounted size is stub + output + 32 per entry. */
+    parc_cache_info info = stats(c);
+    CHECK_INT(n + 3, info.entries);
+    size_t key = size + 1 > CACHE_KEY_STORED_MAX ? CACHE_KEY_STUB_SIZE : size + 1;
+    CHECK_INT((n + 3) * (key + 8 + 32), info.bytes);
+    parc_cache_close(c);
+    free(x);
+  }
+  parc_pool_destroy(pool);
+  remove_dir(dir);
+  CHECK_NO_LEAKS();
+}
+
+/* Rewrites the one row's stored key part with edit(kv, size). */
+static void edit_only_row(const char *dir, void (*edit)(unsigned char *kv, size_t size)) {
+  sqlite3 *db;
+  CHECK_INT(SQLITE_OK, sqlite3_open(path_in(dir, "parc-cache.sqlite"), &db));
+  sqlite3_stmt *st;
+  CHECK_INT(SQLITE_OK, sqlite3_prepare_v2(db, "SELECT id, kv FROM results", -1, &st, NULL));
+  CHECK_INT(SQLITE_ROW, sqlite3_step(st));
+  sqlite3_int64 id = sqlite3_column_int64(st, 0);
+  size_t size = (size_t)sqlite3_column_bytes(st, 1);
+  unsigned char *kv = malloc(size);
+  memcpy(kv, sqlite3_column_blob(st, 1), size);
+  CHECK_INT(SQLITE_DONE, sqlite3_step(st));
+  sqlite3_finalize(st);
+  edit(kv, size);
+  CHECK_INT(SQLITE_OK, sqlite3_prepare_v2(db, "UPDATE results SET kv = ?2 WHERE id = ?1", -1, &st, NULL));
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_blob(st, 2, kv, (int)size, SQLITE_TRANSIENT);
+  CHECK_INT(SQLITE_DONE, sqlite3_step(st));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(kv);
+}
+
+static void stub_longer(unsigned char *kv, size_t size) {
+  CHECK_SIZE(CACHE_KEY_STUB_SIZE + 8, size);
+  kv[0] ^= 1;   /* the key's length, little-endian */
+}
+
+static void stub_mode(unsigned char *kv, size_t size) {
+  CHECK_SIZE(CACHE_KEY_STUB_SIZE + 8, size);
+  CHECK_INT(0x80, kv[8]);
+  kv[8] = 0;    /* what a key stored in full ends with */
+}
+
+/* The stub is checked too, not only the row's id and check: a row whose
+   stub gives another length or mode is a miss. */
+TEST(a_large_key_s_stub_is_compared_on_every_hit) {
+  void (*edits[2])(unsigned char *, size_t) = {stub_longer, stub_mode};
+  size_t size = 8192;
+  uint8_t *x = malloc(size);
+  for (size_t i = 0; i < size; i++) x[i] = (uint8_t)(i * 7);
+  parc_pool *pool = test_pool(PARC_THREADS, 1);
+  for (int e = 0; e < 2; e++) {
+    const char *dir = fresh_dir();
+    parc_cache *c = open_cache(dir, 0);
+    CHECK_INT(1, run_fnv(pool, c, x, size, 1));
+    parc_cache_close(c);
+    c = open_cache(dir, 0);
+    CHECK_INT(0, run_fnv(pool, c, x, size, 1));
+    parc_cache_close(c);
+    edit_only_row(dir, edits[e]);
+    c = open_cache(dir, 0);
+    CHECK_INT(1, run_fnv(pool, c, x, size, 1));
+    parc_cache_close(c);
+    remove_dir(dir);
+  }
+  parc_pool_destroy(pool);
+  free(x);
+  CHECK_NO_LEAKS();
+}
+
+static int index_task(const void *in, void *out, parc_task *t) {
+  atomic_fetch_add(&executed, 1);
+  uint64_t h = fnv(in, parc_task_input_size(t)) + parc_task_index(t);
+  memcpy(out, &h, 8);
+  return 0;
+}
+
+/* A function that reads its index is keyed by seed and index too: found
+   out at the first store, which hashes the block again (XXH3 here). */
+TEST(large_inputs_of_a_function_using_its_index) {
+  const char *dir = fresh_dir();
+  parc_pool *pool = test_pool(PARC_THREADS, 2);
+  size_t n = 10, size = 10000;
+  uint8_t *x = calloc(n, size);   /* every input the same */
+  uint64_t y[10];
+  parc_cache *c = open_cache(dir, 0);
+  parc_options opt = {.cache = c};
+  for (int round = 0; round < 3; round++) {
+    if (round == 2) {
+      parc_cache_close(c);
+      opt.cache = c = open_cache(dir, 0);
+    }
+    long before = atomic_load(&executed);
+    CHECK_OK(parc_map(pool, index_task, x, size, y, sizeof y[0], n, &opt, NULL));
+    CHECK_INT(round == 0 ? (long)n : 0, atomic_load(&executed) - before);
+    for (size_t i = 0; i < n; i++) CHECK_INT(fnv(x, size) + i, y[i]);
+  }
   parc_cache_close(c);
   parc_pool_destroy(pool);
   free(x);

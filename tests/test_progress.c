@@ -180,6 +180,42 @@ TEST(pipe_lines_while_running) {
   parc_pool_destroy(pool);
 }
 
+/* A stream fed one task at a time: with no opt.total the running lines
+   say the ETA is unknown (the total is what has come so far); with it they
+   count against it. */
+static const char *feed_stream(size_t total, int n) {
+  parc_config cfg = test_config(PARC_THREADS, 2);
+  cfg.verbose = 1;
+  parc_pool *pool = test_pool_config(&cfg);
+  parc_options opt = {.label = "fed", .stream = 1, .total = total};
+  parc_group *g;
+  capture_begin();
+  CHECK_OK(parc_group_create(&g, pool, &opt));
+  int ms = 40;
+  for (int i = 0; i < n; i++) {
+    size_t index;
+    CHECK_OK(parc_group_submit(g, nap, &ms, sizeof ms, NULL, 0, NULL));
+    CHECK_OK(parc_group_next(g, -1, &index));
+  }
+  parc_group_destroy(g);
+  parc_pool_destroy(pool);
+  return capture_end();
+}
+
+TEST(pipe_stream_without_total_has_no_eta) {
+  const char *out = feed_stream(0, 40);   /* 40 x 40 ms one at a time: 1.6 s */
+  if (count_lines(out) < 2) FAIL_AT("expected a running line and the final one, got:\n%s", out);
+  if (!strstr(out, "ETA unknown")) FAIL_AT("no 'ETA unknown' in:\n%s", out);
+  if (strstr(out, "ETA 0")) FAIL_AT("a made-up ETA in:\n%s", out);
+}
+
+TEST(pipe_stream_with_total_counts_against_it) {
+  const char *out = feed_stream(80, 40);
+  if (!strstr(out, "/80 done")) FAIL_AT("no count against opt.total in:\n%s", out);
+  if (!strstr(out, "40/80 done")) FAIL_AT("the summary is not 40/80:\n%s", out);
+  if (strstr(out, "ETA unknown")) FAIL_AT("an unknown ETA with a total:\n%s", out);
+}
+
 /* stop_on_error: cancelled tasks count as failed, and the line says what
    parc_group_failed says. */
 TEST(pipe_cancelled_count_as_failed) {
