@@ -285,6 +285,10 @@ static int stage_run(slot *s, const parc__job *job, size_t k, size_t n) {
   }
   size_t object_len = strlen(s->object);
   size_t size = sizeof(parc__mpi_run) + parc__mpi_pad(object_len) + parc__mpi_pad(n * d->in_size);
+  if (d->bufs) {
+    size += n * sizeof(uint64_t);
+    for (size_t i = 0; i < n; i++) size += parc__mpi_pad(d->bufs[k + i].size);
+  }
   size += d->ndeps * sizeof(uint64_t);
   for (size_t i = 0; i < d->ndeps; i++) size += parc__mpi_pad(d->deps[i].size);
   if (!ensure(&s->run, &s->run_capacity, size) || !stage_context(s, d))
@@ -292,13 +296,25 @@ static int stage_run(slot *s, const parc__job *job, size_t k, size_t n) {
   memset(s->run, 0, size);
   parc__mpi_run h = {(uint64_t)s->id, (uint64_t)s->offset, d->index_base + k, n, d->in_size,
                      d->out_size, d->seed, d->ndeps, (uint32_t)object_len,
-                     job->record.completion->stop_on_error};
+                     job->record.completion->stop_on_error,
+                     (d->bufs ? PARC__MPI_BUFS : 0u) | (d->outputs ? PARC__MPI_OUTPUTS : 0u)};
   memcpy(s->run, &h, sizeof h);
   char *p = s->run + sizeof h;
   memcpy(p, s->object, object_len);
   p += parc__mpi_pad(object_len);
   if (d->in_size) memcpy(p, d->in + k * d->in_size, n * d->in_size);
   p += parc__mpi_pad(n * d->in_size);
+  if (d->bufs) {
+    for (size_t i = 0; i < n; i++) {
+      uint64_t in_size = d->bufs[k + i].size;
+      memcpy(p + i * sizeof(uint64_t), &in_size, sizeof in_size);
+    }
+    p += n * sizeof(uint64_t);
+    for (size_t i = 0; i < n; i++) {
+      if (d->bufs[k + i].size) memcpy(p, d->bufs[k + i].data, d->bufs[k + i].size);
+      p += parc__mpi_pad(d->bufs[k + i].size);
+    }
+  }
   for (size_t i = 0; i < d->ndeps; i++) {
     uint64_t dep_size = d->deps[i].size;
     memcpy(p + i * sizeof(uint64_t), &dep_size, sizeof dep_size);
@@ -362,7 +378,7 @@ static size_t round_size(const parc__job *job, size_t left) {
 static void record(parc__worker *w, slot *s, const outcome *o, size_t k, size_t n,
                    bool *used_index, uint64_t start_ns) {
   parc__job *job = o->job;
-  parc__mpi_done d = {0, 0, 0, 0};
+  parc__mpi_done d = {0, 0, 0, 0, 0};
   if (s->reply_size >= sizeof d) memcpy(&d, s->reply, sizeof d);
   size_t out_size = job->tasks.out_size;
   size_t need = sizeof d + parc__mpi_pad(n) + parc__mpi_pad(n * out_size);
@@ -376,13 +392,33 @@ static void record(parc__worker *w, slot *s, const outcome *o, size_t k, size_t 
   if (out_size) memcpy(job->tasks.out + k * out_size, s->reply + sizeof d + parc__mpi_pad(n), n * out_size);
   char **messages = d.nmessages ? parc__calloc(n, sizeof *messages) : NULL;
   const char *p = s->reply + need, *end = s->reply + s->reply_size;
-  for (uint64_t i = 0; messages && i < d.nmessages && end - p >= 16; i++) {
+  for (uint64_t i = 0; i < d.nmessages && end - p >= 16; i++) {
     uint64_t rec[2];
     memcpy(rec, p, sizeof rec);
     if (rec[0] >= n || rec[1] > (uint64_t)(end - p - 16)) break;
-    parc__free(messages[rec[0]]);
-    messages[rec[0]] = parc__format("%.*s", (int)rec[1], p + 16);
+    if (messages) {
+      parc__free(messages[rec[0]]);
+      messages[rec[0]] = parc__format("%.*s", (int)rec[1], p + 16);
+    }
     p += 16 + parc__mpi_pad(rec[1]);
+  }
+  /* Results of any size, before the successes are recorded: one that
+     cannot be kept fails its task, and ok() leaves that task as it is. */
+  for (size_t i = 0; d.results && job->tasks.outputs && i < n && end - p >= 8; i++) {
+    uint64_t size;
+    memcpy(&size, p, sizeof size);
+    p += 8;
+    if (size == UINT64_MAX) continue;
+    if (size > (uint64_t)(end - p)) break;
+    parc_buf *entry = parc__outputs_slot(&job->outputs, k + i);
+    void *mine = entry ? parc__outputs_alloc(&job->outputs, size) : NULL;
+    if (mine) {
+      if (size) memcpy(mine, p, size);
+      *entry = (parc_buf){mine, size};
+    } else if (status[i] == PARC_OK) {
+      fail(o, k + i, PARC_ENOMEM, parc__format("parc_task_output: cannot allocate %zu bytes", (size_t)size));
+    }
+    p += parc__mpi_pad(size);
   }
   size_t ok_from = 0;
   for (size_t i = 0; i <= n; i++) {

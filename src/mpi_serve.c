@@ -225,6 +225,7 @@ typedef struct batch {
   parc_group *g;               /* its slot's group while it runs, then NULL */
   size_t base;                 /* the group index of its first task */
   bool retire;                 /* cancelled: the group is not reused */
+  uint64_t flags;              /* the RUN's PARC__MPI_* */
   char *run;                   /* the RUN message: inputs are read in place */
   parc__dep *deps;
   char *reply;                 /* DONE: head, statuses, outputs (written in place), messages */
@@ -299,7 +300,7 @@ static void refuse(batch *b, size_t out_size, int status, const char *text) {
   if (!reply) return;   /* the reply stays as calloc'ed: every task PARC_OK with zeros */
   b->reply = reply;
   b->reply_size = size;
-  parc__mpi_done d = {b->count, 0, b->count, 1};
+  parc__mpi_done d = {b->count, 0, b->count, 1, 0};
   memcpy(reply, &d, sizeof d);
   char *p = reply + head + statuses + out;
   for (size_t i = 0; i < b->count; i++) {
@@ -351,6 +352,17 @@ static void start_run(server *s, char *msg, size_t size) {
   }
   const char *in = h.in_size ? p : NULL;
   p += parc__mpi_pad(h.count * h.in_size);
+  const uint64_t *in_sizes = NULL;   /* PARC__MPI_BUFS: each input's size, then the bytes */
+  const char *in_data = NULL;
+  if (h.flags & PARC__MPI_BUFS) {
+    in_sizes = (const uint64_t *)p;
+    in_data = p + h.count * sizeof(uint64_t);
+    p = in_data;
+    for (size_t i = 0; i < h.count; i++) p += parc__mpi_pad(in_sizes[i]);
+  }
+  b->flags = h.flags;
+  /* Results of any size are the group's until it goes: it goes with the batch. */
+  if (h.flags & PARC__MPI_OUTPUTS) b->retire = true;
   char *out = h.out_size ? b->reply + head + statuses : NULL;
   int rc = grow_slots(s, h.slot) ? PARC_OK : PARC_ENOMEM;
   slot_state *st = rc ? NULL : &s->slots[h.slot];
@@ -386,6 +398,14 @@ static void start_run(server *s, char *msg, size_t size) {
     rc = !b->deps ? PARC_ENOMEM
                   : parc__group_submit_node(b->g, fn, in, h.in_size, out, h.out_size, b->deps,
                                             h.ndeps, h.index_base, NULL, NULL, NULL);
+  } else if (rc == PARC_OK && in_sizes) {
+    /* Inputs of any size: one submit each (it copies), with its own index. */
+    const char *data = in_data;
+    for (size_t i = 0; rc == PARC_OK && i < h.count; i++) {
+      rc = parc__group_submit_node(b->g, fn, in_sizes[i] ? data : NULL, in_sizes[i], NULL, 0, NULL,
+                                   0, h.index_base + i, NULL, NULL, NULL);
+      data += parc__mpi_pad(in_sizes[i]);
+    }
   } else if (rc == PARC_OK) {
     rc = parc__group_map_at(b->g, fn, in, h.in_size, out, h.out_size, h.count, h.index_base);
   }
@@ -415,7 +435,7 @@ static void complete(server *s, batch *b) {
   parc_group_info info;
   parc_group_stats(b->g, &info);
   size_t head = sizeof(parc__mpi_done);
-  parc__mpi_done d = {b->count, (uint64_t)((info.busy_seconds - st->busy) * 1e9), 0, 1};
+  parc__mpi_done d = {b->count, (uint64_t)((info.busy_seconds - st->busy) * 1e9), 0, 1, 0};
   st->busy = info.busy_seconds;
   size_t at = b->reply_size;
   for (size_t i = 0; i < b->count; i++) {
@@ -438,6 +458,23 @@ static void complete(server *s, batch *b) {
     memcpy(reply + at + 16, text, len);
     at += 16 + parc__mpi_pad(len);
     d.nmessages++;
+  }
+  size_t results_at = at;
+  d.results = (b->flags & PARC__MPI_OUTPUTS) != 0;
+  for (size_t i = 0; d.results && i < b->count; i++) {
+    size_t size = 0;
+    const void *data = parc_group_output(b->g, b->base + i, &size);
+    uint64_t head_size = data ? size : UINT64_MAX;
+    char *reply = parc__realloc(b->reply, at + 8 + (data ? parc__mpi_pad(size) : 0));
+    if (!reply) {   /* out of memory: no results at all (rank 0 sees none) */
+      d.results = 0;
+      at = results_at;
+      break;
+    }
+    b->reply = reply;
+    memcpy(b->reply + at, &head_size, 8);
+    if (data && size) memcpy(b->reply + at + 8, data, size);
+    at += 8 + (data ? parc__mpi_pad(size) : 0);
   }
   b->reply_size = at;
   memcpy(b->reply, &d, sizeof d);

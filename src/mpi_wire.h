@@ -51,8 +51,9 @@ typedef struct parc__mpi_setup {
 } parc__mpi_setup;
 
 /* The head of RUN; then the function's object name (object_len bytes,
-   padded to 8), the inputs (count * in_size, padded to 8), and for a graph
-   node ndeps sizes (uint64_t) then each dependency's bytes, padded to 8. */
+   padded to 8), the inputs (count * in_size, padded to 8; with
+   PARC__MPI_BUFS count sizes (uint64_t) then each input's bytes, padded
+   to 8), and for a graph node ndeps sizes then each dependency's bytes. */
 typedef struct parc__mpi_run {
   uint64_t slot;
   uint64_t fn_offset;
@@ -62,7 +63,13 @@ typedef struct parc__mpi_run {
   uint64_t ndeps;
   uint32_t object_len;
   uint32_t stop_on_error;
+  uint64_t flags;              /* PARC__MPI_BUFS, PARC__MPI_OUTPUTS */
 } parc__mpi_run;
+
+enum {
+  PARC__MPI_BUFS = 1,          /* inputs of any size (parc_group_map_bufs) */
+  PARC__MPI_OUTPUTS = 2,       /* results of any size (parc_task_output) come back */
+};
 
 /* CONTEXT: this head, then size bytes. CANCEL and QUIT: the head alone. */
 typedef struct parc__mpi_context {
@@ -72,12 +79,15 @@ typedef struct parc__mpi_context {
 
 /* The head of DONE; then count status bytes (PARC_* values, padded to 8),
    the outputs (count * out_size, padded to 8), then nmessages records of
-   (uint64_t offset, uint64_t length, length bytes padded to 8). */
+   (uint64_t offset, uint64_t length, length bytes padded to 8); with
+   results, then one (uint64_t size, UINT64_MAX: none) and its bytes
+   (padded to 8) per task. */
 typedef struct parc__mpi_done {
   uint64_t count;
   uint64_t busy_ns;            /* the tasks' summed run time */
   uint64_t nmessages;
   uint64_t used_index;
+  uint64_t results;            /* 1: the per-task results follow */
 } parc__mpi_done;
 
 static inline size_t parc__mpi_pad(size_t n) { return (n + 7) & ~(size_t)7; }

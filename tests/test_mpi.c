@@ -436,6 +436,65 @@ static void lose_a_rank(void) {
   FAIL_AT("the map returned although a leader was killed");
 }
 
+/* Records of any size: task i reads i % 37 * 13 bytes and returns twice as
+   many (its input, then the input reversed), sized by the task. */
+static int mirror(const void *in, void *out, parc_task *t) {
+  (void)out;
+  size_t n = parc_task_input_size(t);
+  char *r = parc_task_output(t, 2 * n);
+  if (!r) return parc_fail(t, "no memory for %zu bytes", 2 * n);
+  for (size_t i = 0; i < n; i++) r[i] = r[2 * n - 1 - i] = ((const char *)in)[i];
+  if (n == 13 * 5) return parc_fail(t, "input of %zu bytes refused", n);
+  return 0;
+}
+
+static void map_mirrors(parc_pool *pool, parc_group **g, const parc_buf *in, size_t n, int stream) {
+  parc_options opt = {.stream = stream, .batch = stream ? 3 : 0};
+  CHECK_OK(parc_group_create(g, pool, &opt));
+  CHECK_OK(parc_group_map_bufs(*g, mirror, in, n));
+}
+
+TEST(records_of_any_size_and_streams_give_serial_results) {
+  enum { N = 500 };
+  static parc_buf in[N];
+  static char bytes[N][37 * 13];
+  for (int i = 0; i < N; i++) {
+    for (int j = 0; j < 37 * 13; j++) bytes[i][j] = (char)(i * 7 + j);
+    in[i] = (parc_buf){bytes[i], (size_t)(i % 37) * 13};
+  }
+  parc_group *a, *b;
+  map_mirrors(mpi_pool, &a, in, N, 0);
+  map_mirrors(serial_pool, &b, in, N, 0);
+  CHECK_INT(parc_group_wait(b, -1), parc_group_wait(a, -1));
+  for (size_t i = 0; i < N; i++) {
+    CHECK_INT(parc_group_status(b, i), parc_group_status(a, i));
+    size_t sa = 0, sb = 0;
+    const void *oa = parc_group_output(a, i, &sa), *ob = parc_group_output(b, i, &sb);
+    CHECK_SIZE(sb, sa);
+    CHECK((oa == NULL) == (ob == NULL));
+    if (oa && sa) CHECK(memcmp(oa, ob, sa) == 0);
+    if (parc_group_status(a, i) != PARC_OK) CHECK_STR(parc_group_message(b, i), parc_group_message(a, i));
+  }
+  parc_group_destroy(a);
+  parc_group_destroy(b);
+  /* A stream: each result readable when next reports it, freed after. */
+  map_mirrors(mpi_pool, &a, in, N, 1);
+  size_t seen = 0, index;
+  int rc;
+  while ((rc = parc_group_next(a, -1, &index)) != PARC_DONE) {
+    CHECK(index < N);
+    size_t size = 0;
+    const char *o = parc_group_output(a, index, &size);
+    if (parc_group_status(a, index) == PARC_OK) {
+      CHECK_SIZE(2 * in[index].size, size);
+      if (size) CHECK(o[0] == bytes[index][0] && o[size - 1] == bytes[index][0]);
+    }
+    seen++;
+  }
+  CHECK_SIZE((size_t)N, seen);
+  parc_group_destroy(a);
+}
+
 /* ---- main: the one MPI pool, then the cases on rank 0 ---------------------- */
 
 int main(int argc, char **argv) {
