@@ -1,5 +1,5 @@
 /*
- * mpi_wire.h — what rank 0 (backend_mpi.c) and the serving ranks (mpi_serve.c)
+ * mpi_wire.h — what rank 0 (backend_mpi.c) and the other ranks (mpi_join.c, mpi_serve.c)
  * of a PARC_MPI pool say to each other: the start-up record, the tags and
  * the layout of each message. Private to those two files; compiled only
  * when CMake found MPI (PARC_HAVE_MPI).
@@ -109,7 +109,7 @@ void parc__mpi_backoff_wait(parc__mpi_backoff *b, uint64_t longest_ns);
    long to nap (the caller naps some other way: on a group's completion). */
 uint64_t parc__mpi_backoff_next(parc__mpi_backoff *b, uint64_t longest_ns);
 
-/* What rank 0 knows once every rank has joined (mpi_serve.c fills it,
+/* What rank 0 knows once every rank has joined (mpi_join.c fills it,
    backend_mpi.c's start takes it over). */
 typedef struct parc__mpi_world {
   MPI_Comm comm;               /* parc's duplicate of MPI_COMM_WORLD */
@@ -122,13 +122,16 @@ typedef struct parc__mpi_world {
 } parc__mpi_world;
 extern parc__mpi_world parc__mpi_joined;
 
-/* The backend's prepare (mpi_serve.c), on every rank: starts MPI if the
+/* The backend's prepare (mpi_join.c), on every rank: starts MPI if the
    program has not, picks the leaders, starts their local pools. Rank 0
    returns (PARC_OK with parc__mpi_joined filled, or an error); every other
    rank serves until rank 0 destroys the pool, then calls MPI_Finalize and
    exit(0): it never returns. Outside mpirun, or with one rank, *ops
    becomes the process backend's: the pool runs on this machine. */
 int parc__mpi_join(parc_config *cfg, const parc__backend_ops **ops);
+/* A serving rank's life after joining (mpi_serve.c): leads with pool (or,
+   NULL, waits for QUIT), then MPI_Finalize and exit(0). */
+void parc__mpi_serve(MPI_Comm comm, parc_pool *pool, bool oversubscribed) __attribute__((noreturn));
 /* Rank 0's end of the pool: QUIT to every leader, the closing barrier,
    the communicator freed, MPI_Finalize if parc started MPI. */
 void parc__mpi_leave(parc__mpi_world *world);

@@ -26,8 +26,9 @@
  *                 process.h: private), backend_mpi.c (rank 0; + mpi_wire.h:
  *                 private)
  *   9. groups     group.c: the public group API and parc_map
- *  10. on top     graph.c, scaling.c, reduce.c, mpi_serve.c (how ranks
- *                 join an MPI pool; the other ranks' server, over groups)
+ *  10. on top     graph.c, scaling.c, reduce.c, mpi_join.c (how ranks
+ *                 join an MPI pool), mpi_serve.c (the other ranks' server,
+ *                 over groups)
  *
  * The model. A group owns jobs; a job is a span of consecutive task
  * indices sharing one function and two strided arrays (a map is one job, a
