@@ -32,7 +32,7 @@
  * with a cache, rerunning the job resumes.
  */
 #ifdef PARC_HAVE_MPI
-#include "mpi_wire.h"
+#include "mpi_root.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -40,202 +40,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 
-#define NAP_MAX_NS 50000              /* progress thread: its longest nap while batches are out */
-#define SLEEP_NS 100000000ull         /* its sleep while none is */
-#define SPIN_YIELDS 300               /* parc__mpi_backoff: yields before the first nap */
+#define SLEEP_NS 100000000ull         /* a proxy's futex sleep, between checks */
 #define PROXY_SPIN 200                /* a proxy's polls of its own reply before sleeping */
 #define INFLIGHT_MAX 64
 
 parc__mpi_world parc__mpi_joined;
 
-enum { SLOT_IDLE, SLOT_QUEUED, SLOT_SENT, SLOT_REPLIED };
-
-typedef struct slot {
-  struct mpi_backend *b;
-  int id, leader;               /* the leader's rank */
-  _Atomic uint32_t state;       /* SLOT_*: the proxy moves IDLE -> QUEUED, the progress
-                                   thread QUEUED -> SENT -> REPLIED, the proxy -> IDLE */
-  struct slot *queue_next;      /* b->lock */
-  _Atomic size_t first, count;  /* the group indices in flight (SIGTERM's report) */
-  /* Written by the proxy before QUEUED: */
-  parc__job *job;
-  char *run;
-  size_t run_size, run_capacity;
-  char *context;                /* the CONTEXT message: what the leader holds after it */
-  size_t context_size, context_capacity;
-  bool context_pending;
-  bool has_context;             /* the leader holds this slot's context */
-  parc_fn fn;                   /* the last function located, and where */
-  char object[PARC__PATH_MAX];
-  uintptr_t offset;
-  /* The progress thread's, until REPLIED: */
-  MPI_Request req[2];
-  bool cancel_sent;
-  int error;                    /* an MPI error code, 0 = none */
-  char *reply;
-  size_t reply_size, reply_capacity;
-} slot;
-
-typedef struct mpi_backend {
-  parc_pool *pool;
-  parc__mpi_world world;
-  int nslots;
-  slot *slots;
-  pthread_t *threads;
-  int started;
-  pthread_t progress;
-  bool progress_started;
-  pthread_mutex_t lock;         /* guards the queue */
-  pthread_mutex_t mpi;          /* held around every MPI call after start */
-  slot *queue_head, *queue_tail;
-  _Atomic uint32_t wake;        /* bumped when a slot is queued */
-  _Atomic uint32_t sleeping;
-  _Atomic bool quit;
-  _Atomic bool lost;            /* a leader's link failed: every later chunk fails */
-  char lost_message[PARC__MESSAGE_MAX];
-} mpi_backend;
-
-/* ---- the progress thread: every MPI call of rank 0 after start --------- */
-
-/* Posts the slot's CONTEXT (if pending) and RUN. b->mpi held. */
-static void post(mpi_backend *b, slot *s) {
-  MPI_Comm comm = b->world.comm;
-  s->req[0] = s->req[1] = MPI_REQUEST_NULL;
-  s->cancel_sent = false;
-  int rc = MPI_SUCCESS;
-  if (s->context_pending)
-    rc = MPI_Isend(s->context, (int)s->context_size, MPI_BYTE, s->leader, PARC__MPI_TAG_CONTEXT,
-                   comm, &s->req[0]);
-  s->context_pending = false;
-  if (rc == MPI_SUCCESS)
-    rc = MPI_Isend(s->run, (int)s->run_size, MPI_BYTE, s->leader, PARC__MPI_TAG_RUN, comm, &s->req[1]);
-  if (rc == MPI_SUCCESS) {
-    atomic_store_explicit(&s->state, SLOT_SENT, memory_order_release);
-    return;
-  }
-  s->error = rc;
-  atomic_store_explicit(&s->state, SLOT_REPLIED, memory_order_release);
-  parc__futex_wake(&s->state);
-}
-
-static void post_queued(mpi_backend *b, bool *moved) {
-  pthread_mutex_lock(&b->lock);
-  slot *s = b->queue_head;
-  b->queue_head = b->queue_tail = NULL;
-  pthread_mutex_unlock(&b->lock);
-  for (slot *next; s; s = next) {
-    next = s->queue_next;
-    *moved = true;
-    post(b, s);
-  }
-}
-
-static bool ensure(char **buffer, size_t *capacity, size_t need) {
-  if (need <= *capacity) return true;
-  size_t c = *capacity ? *capacity : 4096;
-  while (c < need) c *= 2;
-  char *p = parc__realloc(*buffer, c);
-  if (!p) return false;
-  *buffer = p;
-  *capacity = c;
-  return true;
-}
-
-/* One DONE from source with tag (MPI_ANY_*: any), if one is there. b->mpi held. */
-static bool receive_reply(mpi_backend *b, int source, int tag) {
-  int flag = 0;
-  MPI_Status st;
-  if (MPI_Iprobe(source, tag, b->world.comm, &flag, &st) != MPI_SUCCESS || !flag) return false;
-  int n = 0;
-  MPI_Get_count(&st, MPI_BYTE, &n);
-  int id = st.MPI_TAG - PARC__MPI_TAG_DONE;
-  slot *s = id >= 0 && id < b->nslots ? &b->slots[id] : NULL;
-  char scratch[64];
-  bool room = s && ensure(&s->reply, &s->reply_capacity, n > 0 ? (size_t)n : 1);
-  MPI_Recv(room ? s->reply : scratch, room ? n : 0, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG,
-           b->world.comm, MPI_STATUS_IGNORE);
-  if (!s) return true;
-  s->reply_size = room ? (size_t)n : 0;
-  MPI_Waitall(2, s->req, MPI_STATUSES_IGNORE);
-  atomic_store_explicit(&s->state, SLOT_REPLIED, memory_order_release);
-  parc__futex_wake(&s->state);
-  return true;
-}
-
-/* A batch whose job was cancelled (parc_group_cancel, stop_on_error) is
-   cancelled on its leader too: tasks not started there end ECANCELED. */
-static void send_cancels(mpi_backend *b) {
-  for (int i = 0; i < b->nslots; i++) {
-    slot *s = &b->slots[i];
-    if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_SENT || s->cancel_sent) continue;
-    if (!parc__job_canceled(s->job)) continue;
-    parc__mpi_context head = {(uint64_t)s->id, 0};
-    MPI_Send(&head, (int)sizeof head, MPI_BYTE, s->leader, PARC__MPI_TAG_CANCEL, b->world.comm);
-    s->cancel_sent = true;
-  }
-}
-
-static int inflight(mpi_backend *b) {
-  int n = 0;
-  for (int i = 0; i < b->nslots; i++) n += atomic_load(&b->slots[i].state) == SLOT_SENT;
-  return n;
-}
-
-void parc__mpi_backoff_init(parc__mpi_backoff *b, bool oversubscribed) {
-  b->idle = 0;
-  b->spin = !oversubscribed;
-  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-}
-
-uint64_t parc__mpi_backoff_next(parc__mpi_backoff *b, uint64_t longest_ns) {
-  unsigned spins = b->spin ? SPIN_YIELDS : 0;
-  if (b->idle++ < spins) {
-    sched_yield();
-    return 0;
-  }
-  unsigned naps = b->idle - spins;
-  uint64_t ns = naps >= 16 ? longest_ns : (uint64_t)2000 << (naps / 2);
-  return ns < longest_ns ? ns : longest_ns;
-}
-
-void parc__mpi_backoff_wait(parc__mpi_backoff *b, uint64_t longest_ns) {
-  uint64_t ns = parc__mpi_backoff_next(b, longest_ns);
-  if (!ns) return;
-  struct timespec t = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-  nanosleep(&t, NULL);
-}
-
-static void *progress_main(void *arg) {
-  mpi_backend *b = arg;
-  parc__mpi_backoff backoff;
-  parc__mpi_backoff_init(&backoff, b->world.oversubscribed);
-  unsigned polls = 0;
-  while (!atomic_load(&b->quit)) {
-    uint32_t seen = atomic_load(&b->wake);
-    bool moved = false;
-    pthread_mutex_lock(&b->mpi);
-    post_queued(b, &moved);
-    while (receive_reply(b, MPI_ANY_SOURCE, MPI_ANY_TAG)) moved = true;
-    if ((polls++ & 15) == 0) send_cancels(b);
-    pthread_mutex_unlock(&b->mpi);
-    if (moved) {
-      parc__mpi_backoff_reset(&backoff);
-      continue;
-    }
-    if (inflight(b)) {
-      parc__mpi_backoff_wait(&backoff, NAP_MAX_NS);
-      continue;
-    }
-    atomic_store(&b->sleeping, 1);
-    if (!b->queue_head) parc__futex_wait(&b->wake, seen, SLEEP_NS);
-    atomic_store(&b->sleeping, 0);
-    parc__mpi_backoff_reset(&backoff);
-  }
-  return NULL;
-}
 
 /* ---- a proxy's round ------------------------------------------------------ */
 
@@ -261,7 +73,7 @@ static bool stage_context(slot *s, const parc__tasks *d) {
   if (s->has_context && held->size == size &&
       (size == 0 || memcmp(s->context + sizeof *held, d->context, size) == 0))
     return true;
-  if (!ensure(&s->context, &s->context_capacity, sizeof *held + size)) return false;
+  if (!parc__mpi_ensure(&s->context, &s->context_capacity, sizeof *held + size)) return false;
   held = (parc__mpi_context *)s->context;
   held->slot = (uint64_t)s->id;
   held->size = size;
@@ -291,7 +103,7 @@ static int stage_run(slot *s, const parc__job *job, size_t k, size_t n) {
   }
   size += d->ndeps * sizeof(uint64_t);
   for (size_t i = 0; i < d->ndeps; i++) size += parc__mpi_pad(d->deps[i].size);
-  if (!ensure(&s->run, &s->run_capacity, size) || !stage_context(s, d))
+  if (!parc__mpi_ensure(&s->run, &s->run_capacity, size) || !stage_context(s, d))
     return parc__error(PARC_ENOMEM, "PARC_MPI: out of memory for a batch's message");
   memset(s->run, 0, size);
   parc__mpi_run h = {(uint64_t)s->id, (uint64_t)s->offset, d->index_base + k, n, d->in_size,
@@ -341,7 +153,7 @@ static void wake_progress(mpi_backend *b) {
 static void round_trip(mpi_backend *b, slot *s) {
   atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_release);
   if (pthread_mutex_trylock(&b->mpi) == 0) {
-    post(b, s);
+    parc__mpi_post(b, s);
     pthread_mutex_unlock(&b->mpi);
   } else {
     pthread_mutex_lock(&b->lock);
@@ -356,7 +168,7 @@ static void round_trip(mpi_backend *b, slot *s) {
     uint32_t now = atomic_load_explicit(&s->state, memory_order_acquire);
     if (now == SLOT_REPLIED) break;
     if (now == SLOT_SENT && pthread_mutex_trylock(&b->mpi) == 0) {
-      receive_reply(b, s->leader, PARC__MPI_TAG_DONE + s->id);
+      parc__mpi_receive_reply(b, s->leader, PARC__MPI_TAG_DONE + s->id);
       pthread_mutex_unlock(&b->mpi);
     }
     sched_yield();
@@ -624,7 +436,7 @@ static int mpi_start(parc_pool *pool) {
     goto fail;
   }
   pool->workers = workers;
-  if (pthread_create(&b->progress, NULL, progress_main, b) != 0) {
+  if (pthread_create(&b->progress, NULL, parc__mpi_progress_main, b) != 0) {
     rc = parc__error_errno("parc_pool_create: pthread_create (MPI progress)");
     goto fail;
   }

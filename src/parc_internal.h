@@ -23,8 +23,8 @@
  *                 executor on the misses, then completion; the worker loop
  *   8. backends   backend_thread.c, backend_serial.c, backend_process.c
  *                 (+ process_proxy.c, process_server.c, process_exec.c,
- *                 process.h: private), backend_mpi.c (rank 0; + mpi_wire.h:
- *                 private)
+ *                 process.h: private), backend_mpi.c (rank 0; + mpi_progress.c,
+ *                 mpi_root.h, mpi_wire.h: private)
  *   9. groups     group.c: the public group API and parc_map
  *  10. on top     graph.c, scaling.c, reduce.c, mpi_join.c (how ranks
  *                 join an MPI pool), mpi_serve.c (the other ranks' server,
