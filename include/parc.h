@@ -278,9 +278,10 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    as PARC_PROCESSES on this machine (parc_pool_backend still says PARC_MPI).
 
    Functions travel as (object, offset), as for exec start: a task function
-   must be in the program or a library it loads at startup. Inputs, the
-   context (sent once per rank and slot, again only when its bytes change),
-   graph dependencies and outputs travel as bytes; the task's pointers into
+   must be in the program or a library it loads at startup. Inputs (fixed
+   records and parc_group_map_bufs records), the context (sent once per rank
+   and slot, again only when its bytes change), graph dependencies, outputs
+   and parc_task_output results travel as bytes; streams work as anywhere; the task's pointers into
    rank 0's memory (globals changed after start, heap) are not there.
    worker_init runs in each forked worker of every leader; worker_init_arg
    must be NULL (PARC_EINVAL otherwise). A task cannot map on the MPI pool.
