@@ -407,6 +407,7 @@ TEST(the_cache_answers_on_rank_0_before_dispatch) {
   CHECK_INT(0, system(cmd));
 }
 
+#ifdef PARC_TEST_HAVE_MPI
 /* --lose-a-rank (tests/mpi.cmake's mpi_lost_rank): a task kills its leader
    (the parent of its worker's fork server). Open MPI ends the job; rank 0
    must say which tasks each leader held rather than hang. */
@@ -494,6 +495,7 @@ TEST(records_of_any_size_and_streams_give_serial_results) {
   CHECK_SIZE((size_t)N, seen);
   parc_group_destroy(a);
 }
+#endif
 
 /* ---- main: the one MPI pool, then the cases on rank 0 ---------------------- */
 
