@@ -47,3 +47,16 @@ parc_bench(bench_reduce ${PROJECT_SOURCE_DIR}/bench/reduce.c)
 
 # Records of any size and streams against fixed records and today's loop (issue 11).
 parc_bench(bench_records ${PROJECT_SOURCE_DIR}/bench/records.c)
+
+# PARC_MPI through rank 0 (issue 12's targets): bench/run --only mpi runs it
+# under mpirun. With GSL it also runs the reaction sweep of the examples.
+if(PARC_HAVE_MPI)
+  if(GSL_FOUND)
+    parc_bench(bench_mpi ${PROJECT_SOURCE_DIR}/bench/mpi.c ${PROJECT_SOURCE_DIR}/examples/reaction.c)
+    target_link_libraries(bench_mpi PRIVATE GSL::gsl)
+    target_include_directories(bench_mpi PRIVATE ${PROJECT_SOURCE_DIR}/examples)
+    target_compile_definitions(bench_mpi PRIVATE BENCH_MPI_REACTION=1)
+  else()
+    parc_bench(bench_mpi ${PROJECT_SOURCE_DIR}/bench/mpi.c)
+  endif()
+endif()

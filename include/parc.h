@@ -134,7 +134,7 @@ typedef enum {
   PARC_THREADS,    /* worker threads: the default, cheapest per task */
   PARC_PROCESSES,  /* forked workers: crash and hang isolation */
   PARC_SERIAL,     /* the caller runs each task, in index order: the reference */
-  PARC_MPI         /* MPI ranks: the same program under mpirun */
+  PARC_MPI         /* MPI ranks: the same program under mpirun (see "MPI pools") */
 } parc_backend;
 
 typedef struct parc_config {
@@ -252,6 +252,65 @@ PARC_EXPORT void parc_pool_destroy(parc_pool *pool);
    A child process forked by the caller (not a parc worker) cannot use the
    caller's pools: groups fail PARC_EINVAL there; create a pool in the
    child. */
+
+/* ------------------------------------------------------------------------ */
+/* MPI pools                                                                */
+/* ------------------------------------------------------------------------ */
+/* PARC_MPI runs the same program on a cluster: `mpirun -n 64 ./sweep` or
+   `srun -n 64 ./sweep` with cfg.backend = PARC_MPI or PARC_BACKEND=mpi.
+   Nothing else in the code changes. Built into libparc.so when CMake finds
+   MPI (Debian: libopenmpi-dev openmpi-bin); otherwise, and in the static
+   libparc.a (Debian ships no static Open MPI), parc_pool_create says
+   PARC_EBACKEND and names those packages.
+
+   SPMD, no MPI_Comm_spawn. Every rank must run the same binary and call
+   parc_pool_create with PARC_MPI. On rank 0 it returns the pool; on every
+   other rank it never returns: the rank serves tasks until rank 0
+   destroys the pool, then calls MPI_Finalize and exit(0) (atexit handlers
+   run). So code after parc_pool_create runs on rank 0 alone. A program
+   has one MPI pool (MPI cannot start twice: a second parc_pool_create
+   with PARC_MPI is PARC_EBACKEND); other pools may exist beside it on rank 0.
+   MPI may be started by the program (MPI_Init_thread with at least
+   MPI_THREAD_SERIALIZED; it then calls MPI_Finalize itself on rank 0, after
+   parc_pool_destroy, and makes no MPI calls on parc's behalf meanwhile) or
+   by parc (MPI_Init_thread in parc_pool_create, MPI_Finalize in
+   parc_pool_destroy). Outside mpirun/srun, or with one rank, the pool runs
+   as PARC_PROCESSES on this machine (parc_pool_backend still says PARC_MPI).
+
+   Functions travel as (object, offset), as for exec start: a task function
+   must be in the program or a library it loads at startup. Inputs (fixed
+   records and parc_group_map_bufs records), the context (sent once per rank
+   and slot, again only when its bytes change), graph dependencies, outputs
+   and parc_task_output results travel as bytes; streams work as anywhere; the task's pointers into
+   rank 0's memory (globals changed after start, heap) are not there.
+   worker_init runs in each forked worker of every leader; worker_init_arg
+   must be NULL (PARC_EINVAL otherwise). A task cannot map on the MPI pool.
+
+   Two levels. Per node (MPI_Comm_split_type SHARED) the lowest rank other
+   than 0 is the leader: it runs a local PROCESSES pool with one forked
+   worker per rank of its node (rank 0 not counted; cfg.workers > 0: that
+   many per leader), and the node's other ranks wait, napping, for the end.
+   Rank 0 talks to leaders only, with PARC_MPI_INFLIGHT (default 2, up to
+   64) batches in flight per leader; automatic batches are sized from the
+   measured time (about 10 ms of work per batch). parc_pool_size is the
+   sum of the leaders' workers; parc_task_worker is the worker's index in
+   its leader's local pool. Environment: PARC_MPI_LEADERS=rank makes every
+   rank but 0 a leader of one worker (what a node of one core would do);
+   PARC_MPI_LOCAL=threads makes the local pools PARC_THREADS (no crash
+   isolation; only without a timeout).
+
+   Faults. A task's crash, timeout (cfg.timeout) or OOM kill happens in a
+   forked worker of its leader: that task alone ends PARC_ECRASH or
+   PARC_ETIMEDOUT (retried as cfg.retries says), its message names the
+   signal and the MPI rank ("killed by signal 11 (Segmentation fault) (on
+   MPI rank 1)"). An MPI error on a leader's link fails the tasks it held
+   and every later task with PARC_ECRASH naming the rank. When a rank
+   process itself dies, Open MPI 4.1 ends the whole job (mpirun names the
+   rank); rank 0, told to stop by SIGTERM (when the program left SIGTERM at
+   its default), first writes to stderr which tasks each leader held. With
+   a cache, rerunning the job recomputes only what is missing.
+   The cache, progress output and traces live on rank 0 (a trace shows a
+   batch's tasks sharing out its round trip: leaders send no per-task times). */
 
 /* ------------------------------------------------------------------------ */
 /* Process pools                                                            */

@@ -23,9 +23,12 @@
  *                 executor on the misses, then completion; the worker loop
  *   8. backends   backend_thread.c, backend_serial.c, backend_process.c
  *                 (+ process_proxy.c, process_server.c, process_exec.c,
- *                 process.h: private)
+ *                 process.h: private), backend_mpi.c (rank 0; + mpi_progress.c,
+ *                 mpi_root.h, mpi_wire.h: private)
  *   9. groups     group.c: the public group API and parc_map
- *  10. on top     graph.c, scaling.c, reduce.c
+ *  10. on top     graph.c, scaling.c, reduce.c, mpi_join.c (how ranks
+ *                 join an MPI pool), mpi_serve.c (the other ranks' server,
+ *                 over groups)
  *
  * The model. A group owns jobs; a job is a span of consecutive task
  * indices sharing one function and two strided arrays (a map is one job, a
@@ -578,6 +581,10 @@ typedef struct parc__backend_ops {
                                  threads, 500 us where a claim is a round trip
                                  to another process) ... */
   size_t chunk_growth;        /* ... and how fast claims grow to it: x2, x8 */
+  /* NULL, or called by parc_pool_create before the pool exists (MPI: every
+     rank joins; ranks other than 0 serve and never return). It may replace
+     *ops (MPI outside mpirun runs as PROCESSES). PARC_* error or PARC_OK. */
+  int (*prepare)(parc_config *cfg, const struct parc__backend_ops **ops);
 } parc__backend_ops;
 
 struct parc_pool {
@@ -664,6 +671,9 @@ bool parc__dispatch_take_continuation(const parc_pool *pool, parc__job *job);
 extern const parc__backend_ops parc__backend_threads;
 extern const parc__backend_ops parc__backend_serial;
 extern const parc__backend_ops parc__backend_processes;
+#ifdef PARC_HAVE_MPI
+extern const parc__backend_ops parc__backend_mpi;
+#endif
 
 /* ======================================================================= */
 /* 9. Groups (group.c), for graphs and reductions                          */

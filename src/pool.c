@@ -134,6 +134,9 @@ static const parc__backend_ops *backend_ops(parc_backend backend) {
     case PARC_THREADS: return &parc__backend_threads;
     case PARC_SERIAL: return &parc__backend_serial;
     case PARC_PROCESSES: return &parc__backend_processes;
+#ifdef PARC_HAVE_MPI
+    case PARC_MPI: return &parc__backend_mpi;
+#endif
     default: return NULL;
   }
 }
@@ -225,6 +228,7 @@ int parc_pool_create(parc_pool **out, const parc_config *cfg) {
   if (rc) return rc;
   const parc__backend_ops *ops = backend_ops(config.backend);
   if (!ops) return backend_unavailable(config.backend);
+  if (ops->prepare && (rc = ops->prepare(&config, &ops)) != PARC_OK) return rc;
 
   parc_pool *pool = parc__calloc(1, sizeof *pool);
   if (!pool) return parc__error(PARC_ENOMEM, "parc_pool_create: out of memory");
