@@ -39,7 +39,7 @@ static int order_reserve(parc__completion *c, size_t total) {
     size_t base = (size_t)ORDER_FIRST * (((size_t)1 << s) - 1);
     if (base >= total) return PARC_OK;
     if (c->order[s]) continue;
-    c->order[s] = parc__calloc((size_t)ORDER_FIRST << s, sizeof(size_t));
+    c->order[s] = parc__calloc_large((size_t)ORDER_FIRST << s, sizeof(size_t));
     if (!c->order[s]) return PARC_ENOMEM;
   }
   return PARC_ENOMEM;
@@ -167,7 +167,8 @@ void parc__completion_destroy(parc__completion *c) {
     parc__progress_destroy(c->progress);
   }
   for (size_t i = 0; i < c->nfailures; i++) parc__free(c->failures[i].text);
-  for (int s = 0; s < PARC__ORDER_SEGMENTS; s++) parc__free((void *)c->order[s]);
+  for (int s = 0; s < PARC__ORDER_SEGMENTS; s++)
+    parc__free_large((void *)c->order[s], (size_t)ORDER_FIRST << s, sizeof(size_t));
   parc__free(c->ring);
   parc__free(c->failures);
   parc__free(c->records);

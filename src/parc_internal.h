@@ -81,6 +81,11 @@ void *parc__calloc(size_t count, size_t size);
 void *parc__realloc(void *p, size_t size);
 void parc__free(void *p);
 char *parc__strdup(const char *s);
+/* Zeroed arrays that may be large: from 2 MiB on, a mapping of their own
+   on huge pages where the kernel has them. Freed with the same count and
+   size. */
+void *parc__calloc_large(size_t count, size_t size);
+void parc__free_large(void *p, size_t count, size_t size);
 /* Test hook: the nth allocation from now (1-based) and every one after it
    fails; 0 turns failures off. Not thread-aware: for single-threaded tests. */
 void parc__alloc_fail_after(long n);

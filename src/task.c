@@ -70,11 +70,11 @@ parc_buf *parc__outputs_slot(parc__outputs *o, size_t offset) {
   assert(offset < o->count);
   parc_buf *table = atomic_load_explicit(&o->table, memory_order_acquire);
   if (table) return &table[offset];
-  parc_buf *fresh = parc__calloc(o->count, sizeof *fresh);
+  parc_buf *fresh = parc__calloc_large(o->count, sizeof *fresh);
   if (!fresh) return NULL;
   /* Two workers' first results race to make it: one table wins. */
   if (!atomic_compare_exchange_strong(&o->table, &table, fresh)) {
-    parc__free(fresh);
+    parc__free_large(fresh, o->count, sizeof *fresh);
     return &table[offset];
   }
   return &fresh[offset];
@@ -104,9 +104,9 @@ static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
 /* Chunks freed with their table, kept for the next table's results: memory
    fresh from the kernel costs a page fault per 4 KiB touched, which for a
    map of small records was most of its time. At most SPARE_MAX chunks
-   (32 MiB); they go back when the last pool is destroyed
+   (64 MiB); they go back when the last pool is destroyed
    (parc__outputs_drain). */
-#define SPARE_MAX 512
+#define SPARE_MAX 1024
 static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *spare_chunks;    /* a list through their first word */
 static size_t nspare;
@@ -189,7 +189,7 @@ void parc__outputs_clear(parc__outputs *o) {
   bool walk = !o->alloc && (!o->chunked || atomic_load(&o->uncarved) > 0);
   for (size_t i = 0; table && walk && i < o->count; i++)
     if (table[i].data && !carved(o, table[i].size)) parc__output_free((void *)table[i].data);
-  parc__free(table);
+  parc__free_large(table, o->count, sizeof *table);
   void *chunk = atomic_exchange(&o->chunks, NULL);
   while (chunk) {
     void *next;
