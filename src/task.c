@@ -4,7 +4,7 @@
  *
  * A parc_task lives with whoever runs the task (a worker thread, a forked
  * worker, the caller on SERIAL); it is never shared. The routine that runs
- * tasks, parc__tasks_run, is inline in parc_internal.h.
+ * tasks, parc__tasks_run, is inline in task.h.
  */
 #include "parc_internal.h"
 
